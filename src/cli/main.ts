@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerEmulateCommands } from './commands/emulate.ts';
+import { registerServeCommand } from './commands/serve.ts';
 
 export function buildProgram(): Command {
   const program = new Command('tanuki-sts')
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError();
+  registerServeCommand(program);
   registerEmulateCommands(program);
   registerDevCommand(program);
   return program;

@@ -1,0 +1,166 @@
+/**
+ * The STS's HTTP surface (fastify). Routes: POST /token (RFC 8693),
+ * POST /revoke (RFC 7009), GET /.well-known/oauth-authorization-server
+ * (RFC 8414), /healthz, /readyz, /metrics. One error handler shapes every
+ * error as RFC 6749 §5.2 JSON; nothing unexpected ever shows a stack trace.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { RESOURCE_SCOPES } from './config.ts';
+import type { StsContext } from './context.ts';
+import { InvalidRequestError, StsError } from './errors.ts';
+import { exchangeToken, GRANT_TYPE_TOKEN_EXCHANGE } from './exchange.ts';
+import { parseForm } from './form.ts';
+import { revokeToken } from './revoke.ts';
+
+const FORM = 'application/x-www-form-urlencoded';
+
+export interface BuildAppOptions {
+  logger?: Logger | false;
+}
+
+export function buildApp(sts: StsContext, options: BuildAppOptions = {}): FastifyInstance {
+  const { server } = sts.config;
+  const app = Fastify({
+    loggerInstance: options.logger || undefined,
+    logger: options.logger ? undefined : false,
+    // Fastify's own request logging would print URLs; ours logs less.
+    disableRequestLogging: true,
+    bodyLimit: server.bodyLimit,
+    trustProxy: server.trustProxy,
+    requestTimeout: server.requestTimeout * 1000,
+    connectionTimeout: server.requestTimeout * 1000,
+    return503OnClosing: true,
+    genReqId: () => randomUUID(),
+    https: server.tls ? { cert: readFileSync(server.tls.cert), key: readFileSync(server.tls.key) } : null,
+  }) as unknown as FastifyInstance;
+
+  // Bodies are read as text up to bodyLimit (413 beyond it, before anything else);
+  // the routes check the content type themselves so that every refusal has our shape.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+    reply.header('Cache-Control', 'no-store');
+    reply.header('Pragma', 'no-cache');
+    reply.header('X-Content-Type-Options', 'nosniff');
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply, sts));
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint', request_id: request.id });
+  });
+
+  app.post('/token', async (request, reply) => {
+    const params = parseForm(formBody(request));
+    const body = await exchangeToken(sts, params, { requestId: request.id, clientIp: request.ip });
+    return reply.code(200).type('application/json').send(body);
+  });
+
+  app.post('/revoke', async (request, reply) => {
+    const params = parseForm(formBody(request));
+    await revokeToken(sts, params, { requestId: request.id, clientIp: request.ip });
+    return reply.code(200).type('application/json').send({});
+  });
+
+  for (const path of ['/token', '/revoke']) {
+    app.route({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+      url: path,
+      handler: async (_req, reply) =>
+        reply
+          .code(405)
+          .header('Allow', 'POST')
+          .send({ error: 'invalid_request', error_description: 'use POST' }),
+    });
+  }
+
+  app.get('/.well-known/oauth-authorization-server', async () => metadata(sts));
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks = await readiness(sts);
+    const ok = Object.values(checks).every(Boolean);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(sts.metrics.registry.contentType).send(await sts.metrics.registry.metrics()),
+  );
+  return app;
+}
+
+function formBody(request: FastifyRequest): string {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== FORM) {
+    throw new InvalidRequestError(`the request body must be ${FORM}`, `content type ${String(type).slice(0, 60)}`);
+  }
+  return typeof request.body === 'string' ? request.body : '';
+}
+
+function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply, sts: StsContext) {
+  let e: StsError;
+  if (err instanceof StsError) {
+    e = err;
+  } else {
+    const fe = err as { statusCode?: number; code?: string; message?: string };
+    if (fe.statusCode === 413 || fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      e = new StsError(413, 'invalid_request', 'the request body is too large');
+    } else if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      e = new StsError(fe.statusCode, 'invalid_request', 'the request is malformed', fe.code ?? 'client error');
+    } else {
+      request.log?.error({ requestId: request.id, code: fe.code, msg: fe.message }, 'unexpected error');
+      e = new StsError(500, 'server_error', 'the request could not be completed');
+    }
+    // Errors raised before our handlers ran are audited here so none goes unrecorded.
+    if (request.url.startsWith('/token') || request.url.startsWith('/revoke')) {
+      sts.audit.write({
+        event: request.url.startsWith('/token') ? 'exchange' : 'revoke',
+        requestId: request.id,
+        clientIp: request.ip,
+        outcome: e.error,
+        reason: fe.code ?? e.reason,
+      });
+    }
+  }
+  if (e.retryAfterSeconds !== undefined) reply.header('Retry-After', String(Math.ceil(e.retryAfterSeconds)));
+  return reply
+    .code(e.status)
+    .type('application/json')
+    .send({ error: e.error, error_description: e.description, request_id: request.id });
+}
+
+function metadata(sts: StsContext) {
+  const base = sts.config.server.publicUrl.replace(/\/+$/, '');
+  const azureScopes: Record<string, string> = {};
+  for (const iss of Object.values(sts.config.issuers)) {
+    if (iss.kind !== 'entra') continue;
+    // Prefer the App ID URI (api://…) the caller can name; fall back to the client ID.
+    const aud = iss.audiences.find((a) => a.includes('://')) ?? iss.audiences[0];
+    if (aud) azureScopes[iss.name] = `${aud.replace(/\/+$/, '')}/.default`;
+  }
+  return {
+    issuer: base,
+    token_endpoint: `${base}/token`,
+    revocation_endpoint: `${base}/revoke`,
+    grant_types_supported: [GRANT_TYPE_TOKEN_EXCHANGE],
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['none'],
+    revocation_endpoint_auth_methods_supported: ['none'],
+    scopes_supported: [...RESOURCE_SCOPES],
+    // Extension: the Entra ID scope a pipeline requests before calling us, per issuer.
+    azure_scopes: azureScopes,
+    azure_scope: Object.values(azureScopes)[0],
+    gitlab_url: sts.config.gitlab.url,
+  };
+}
+
+async function readiness(sts: StsContext): Promise<Record<string, boolean>> {
+  const storeOk = await sts.store
+    .countAllActive()
+    .then(() => true)
+    .catch(() => false);
+  const last = sts.gitlab.lastStatus();
+  return { store: storeOk, keys: sts.validator.ready(), gitlab: last === undefined || last.ok };
+}

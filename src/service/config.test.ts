@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError, defaultServerId, isAllowedUrl, loadConfigFile, parseConfig } from './config.ts';
+
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+
+function base(): Record<string, unknown> {
+  return {
+    server: { listen: '127.0.0.1:8600', publicUrl: 'https://sts.example.com' },
+    gitlab: { url: 'https://gitlab.example.com', token: { env: 'TANUKI_GITLAB_TOKEN' } },
+    issuers: {
+      contoso: { entra: { tenant: TENANT }, audiences: ['api://tanuki-sts'] },
+      'gitlab-ci': { oidc: { issuer: 'https://gitlab.example.com' }, audiences: ['https://sts.example.com'] },
+    },
+    policies: [
+      {
+        name: 'image-build',
+        issuer: 'contoso',
+        match: { appid: '11111111-2222-3333-4444-555555555555', roles: { contains: 'GitLab.Read' } },
+        grant: { projects: ['platform/internal-lib', 4242], scopes: ['read_repository'], role: 'reporter', ttl: { default: '15m', max: '1h' } },
+      },
+    ],
+  };
+}
+const env = { TANUKI_GITLAB_TOKEN: 'glpat-test' };
+
+function issuesOf(input: unknown, e: NodeJS.ProcessEnv = env): string[] {
+  try {
+    parseConfig(input, { env: e });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.issues;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('parses the documented shape with defaults', () => {
+    const c = parseConfig(base(), { env });
+    assert.deepEqual(c.server.listen, { host: '127.0.0.1', port: 8600 });
+    assert.equal(c.server.id, defaultServerId('https://sts.example.com'));
+    assert.equal(c.gitlab.token, 'glpat-test');
+    assert.equal(c.server.rateLimit.perIdentity, 60);
+    assert.equal(c.server.maxActiveGrantsPerIdentity, 20);
+    assert.equal(c.server.bodyLimit, 65536);
+    const contoso = c.issuers.contoso;
+    assert.equal(contoso?.kind, 'entra');
+    assert.equal(contoso?.kind === 'entra' && contoso.authorityHost, 'https://login.microsoftonline.com');
+    assert.equal(contoso?.maxTokenLifetime, 86700);
+    assert.deepEqual(c.policies[0]?.grant.ttl, { default: 900, max: 3600 });
+  });
+
+  it('default server id differs by port', () => {
+    assert.notEqual(defaultServerId('https://sts.example.com'), defaultServerId('https://sts.example.com:8443'));
+  });
+
+  it('names each wrong key', () => {
+    const bad = base();
+    (bad.server as Record<string, unknown>).publicUrl = 'http://sts.example.com';
+    (bad.gitlab as Record<string, unknown>).url = 'ftp://x';
+    const p = (bad.policies as Record<string, unknown>[])[0] as { grant: Record<string, unknown> };
+    p.grant.role = 'admin';
+    p.grant.scopes = ['sudo'];
+    const issues = issuesOf(bad);
+    assert.ok(issues.some((i) => i.startsWith('server.publicUrl:')), issues.join('\n'));
+    assert.ok(issues.some((i) => i.startsWith('gitlab.url:')), issues.join('\n'));
+    assert.ok(issues.some((i) => i.startsWith('policies[0].grant.role:')), issues.join('\n'));
+    assert.ok(issues.some((i) => i.startsWith('policies[0].grant.scopes[0]:')), issues.join('\n'));
+  });
+
+  it('refuses unknown keys, an empty audience list and unknown issuers in policies', () => {
+    const bad = base();
+    (bad.server as Record<string, unknown>).lisen = 'x';
+    (bad.issuers as Record<string, Record<string, unknown>>).contoso!.audiences = [];
+    assert.ok(issuesOf(bad).some((i) => i.includes('lisen')));
+    assert.ok(issuesOf(bad).some((i) => i.startsWith('issuers.contoso.audiences:')));
+    const bad2 = base();
+    (bad2.policies as Record<string, unknown>[])[0]!.issuer = 'nope';
+    assert.deepEqual(issuesOf(bad2), ['policies[0].issuer: "nope" is not a configured issuer']);
+  });
+
+  it('allows http only for loopback hosts', () => {
+    assert.equal(isAllowedUrl('http://127.0.0.1:8080'), true);
+    assert.equal(isAllowedUrl('http://localhost:1'), true);
+    assert.equal(isAllowedUrl('http://[::1]:1'), true);
+    assert.equal(isAllowedUrl('http://10.0.0.1'), false);
+    assert.equal(isAllowedUrl('http://localhost.attacker.example'), false);
+    assert.equal(isAllowedUrl('https://user:pw@gitlab.example.com'), false);
+  });
+
+  it('expands ${ENV} and reports a missing variable', () => {
+    const c = base();
+    (c.gitlab as Record<string, unknown>).token = '${MY_TOKEN}';
+    assert.equal(parseConfig(c, { env: { MY_TOKEN: 'glpat-x' } }).gitlab.token, 'glpat-x');
+    assert.deepEqual(issuesOf(c, {}), ['gitlab.token: environment variable MY_TOKEN is not set']);
+  });
+
+  it('rejects an invalid policy regex and ttl default above max', () => {
+    const c = base();
+    const p = (c.policies as Record<string, unknown>[])[0] as Record<string, Record<string, unknown>>;
+    p.match!.sub = { pattern: '(' };
+    (p.grant as Record<string, unknown>).ttl = { default: '2h', max: '1h' };
+    const issues = issuesOf(c);
+    assert.ok(issues.some((i) => i.startsWith('policies[0].match.sub:')), issues.join('\n'));
+    assert.ok(issues.some((i) => i.startsWith('policies[0].grant.ttl:')), issues.join('\n'));
+  });
+
+  describe('files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tanuki-config-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    it('reads YAML, resolves paths against the file, and refuses duplicate keys', () => {
+      writeFileSync(join(dir, 'token'), 'glpat-from-file\n');
+      const yaml = `server: { publicUrl: "https://sts.example.com" }
+gitlab: { url: "https://gitlab.example.com", token: { file: token } }
+store: { sqlite: ./data/l.db }
+issuers: { ci: { oidc: { issuer: "https://gitlab.example.com" }, audiences: [x] } }
+policies: []
+`;
+      writeFileSync(join(dir, 'ok.yaml'), yaml);
+      const c = loadConfigFile(join(dir, 'ok.yaml'), { env: {} });
+      assert.equal(c.gitlab.token, 'glpat-from-file');
+      assert.equal(c.store.sqlite, join(dir, 'data/l.db'));
+      writeFileSync(join(dir, 'dup.yaml'), `${yaml}policies: []\n`);
+      assert.throws(() => loadConfigFile(join(dir, 'dup.yaml'), { env: {} }), ConfigError);
+    });
+  });
+});

@@ -1,0 +1,21 @@
+/** Everything a request handler needs, built once at start-up (see server.ts). */
+import type { GitlabClient } from '../gitlab/index.ts';
+import type { TokenValidator } from '../identity/index.ts';
+import type { LedgerStore } from '../ledger/index.ts';
+import type { PolicySet } from '../policy/index.ts';
+import type { AuditSink } from './audit.ts';
+import type { StsConfig } from './config.ts';
+import type { RateLimiter } from './limits.ts';
+import type { StsMetrics } from './metrics.ts';
+
+export interface StsContext {
+  config: StsConfig;
+  validator: TokenValidator;
+  policies: PolicySet;
+  store: LedgerStore;
+  gitlab: GitlabClient;
+  audit: AuditSink;
+  metrics: StsMetrics;
+  limits: { perIdentity: RateLimiter; perIp: RateLimiter };
+  now: () => number;
+}

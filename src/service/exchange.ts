@@ -1,0 +1,323 @@
+/**
+ * RFC 8693 token exchange: the checks in a fixed, cheap-first order, then one
+ * GitLab call, with the ledger written before and after it.
+ *
+ *   request shape → per-IP limit → subject token → per-identity limit → policy
+ *   → active-grant cap → ledger (minting) → GitLab → ledger (active) → answer
+ */
+import { randomUUID } from 'node:crypto';
+import { GitlabNotFoundError, GitlabUnavailableError, gitlabExpiryDate } from '../gitlab/index.ts';
+import type { Identity } from '../identity/types.ts';
+import { identityKey } from '../identity/types.ts';
+import { callerMatchesAnyPolicy, decide, parseTarget } from '../policy/index.ts';
+import { sha256Hex } from '../util/hash.ts';
+import type { AuditEvent } from './audit.ts';
+import type { StsContext } from './context.ts';
+import {
+  InvalidRequestError,
+  InvalidScopeError,
+  InvalidTargetError,
+  RateLimitedError,
+  ServerError,
+  StsError,
+  subjectTokenRefused,
+  UnavailableError,
+  UnsupportedGrantTypeError,
+} from './errors.ts';
+import type { FormParams } from './form.ts';
+
+export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+const SUBJECT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS_TOKEN]);
+const MAX_SUBJECT_TOKEN_CHARS = 16 * 1024;
+const SCOPE_TOKEN = /^[a-z_]{1,40}$/;
+
+export interface TokenResponse {
+  access_token: string;
+  issued_token_type: typeof TOKEN_TYPE_ACCESS_TOKEN;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+}
+
+interface ParsedRequest {
+  subjectToken: string;
+  scopes?: string[];
+  ttlSeconds?: number;
+  policyName?: string;
+  resource: string[];
+  audience: string[];
+}
+
+/** Step 1: the request's shape, before any work. */
+export function parseExchangeRequest(params: FormParams): ParsedRequest {
+  const grantType = params.get('grant_type');
+  if (grantType === undefined) throw new InvalidRequestError('grant_type is required');
+  if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) throw new UnsupportedGrantTypeError();
+  const subjectToken = params.get('subject_token');
+  if (!subjectToken) throw new InvalidRequestError('subject_token is required');
+  if (subjectToken.length > MAX_SUBJECT_TOKEN_CHARS) {
+    throw subjectTokenRefused(`subject token of ${subjectToken.length} characters exceeds the limit`);
+  }
+  const subjectTokenType = params.get('subject_token_type');
+  if (!subjectTokenType) throw new InvalidRequestError('subject_token_type is required');
+  if (!SUBJECT_TOKEN_TYPES.has(subjectTokenType)) {
+    throw new InvalidRequestError(
+      'subject_token_type must be urn:ietf:params:oauth:token-type:jwt or urn:ietf:params:oauth:token-type:access_token',
+    );
+  }
+  const requested = params.get('requested_token_type');
+  if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS_TOKEN) {
+    throw new InvalidRequestError('requested_token_type must be urn:ietf:params:oauth:token-type:access_token');
+  }
+  if (params.has('actor_token') || params.has('actor_token_type')) {
+    throw new InvalidRequestError('actor tokens (delegation) are not supported');
+  }
+  const resource = params.get('resource');
+  const audience = params.get('audience');
+  if (resource === undefined && audience === undefined) {
+    throw new InvalidRequestError('resource or audience is required: the GitLab project or group to access');
+  }
+
+  let scopes: string[] | undefined;
+  const scope = params.get('scope');
+  if (scope !== undefined) {
+    scopes = scope.split(' ').filter((s) => s !== '');
+    if (scopes.length === 0) scopes = undefined;
+    else if (scopes.some((s) => !SCOPE_TOKEN.test(s)) || new Set(scopes).size !== scopes.length) {
+      throw new InvalidScopeError('malformed scope parameter');
+    }
+  }
+
+  let ttlSeconds: number | undefined;
+  const expiresIn = params.get('expires_in');
+  if (expiresIn !== undefined) {
+    if (!/^[1-9][0-9]{0,7}$/.test(expiresIn)) {
+      throw new InvalidRequestError('expires_in must be a positive whole number of seconds');
+    }
+    ttlSeconds = Number(expiresIn);
+  }
+
+  const policyName = params.get('policy');
+  if (policyName !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(policyName)) {
+    throw new InvalidRequestError('policy must be a policy name');
+  }
+  return {
+    subjectToken,
+    scopes,
+    ttlSeconds,
+    policyName,
+    resource: resource === undefined ? [] : [resource],
+    audience: audience === undefined ? [] : [audience],
+  };
+}
+
+export interface ExchangeContext {
+  requestId: string;
+  clientIp: string;
+}
+
+function identityFields(id: Identity): Partial<AuditEvent> {
+  return {
+    issuer: id.issuer,
+    tenant: id.tenant,
+    appId: id.clientId,
+    objectId: id.objectId,
+    subject: id.subject,
+    subjectTokenId: id.tokenId,
+  };
+}
+
+/** Handle one exchange; every outcome, success or failure, is audited once. */
+export async function exchangeToken(
+  sts: StsContext,
+  params: FormParams,
+  ctx: ExchangeContext,
+): Promise<TokenResponse> {
+  const started = performance.now();
+  const audit: AuditEvent = { event: 'exchange', requestId: ctx.requestId, clientIp: ctx.clientIp, outcome: 'error' };
+  try {
+    const response = await runExchange(sts, params, ctx, audit);
+    audit.outcome = 'granted';
+    return response;
+  } catch (err) {
+    const e = err instanceof StsError ? err : new ServerError(`unexpected: ${(err as Error)?.message ?? err}`);
+    audit.outcome = e.error;
+    audit.reason = e.reason;
+    throw e;
+  } finally {
+    audit.durationMs = Math.round((performance.now() - started) * 10) / 10;
+    sts.audit.write(audit);
+    sts.metrics.exchanges.inc({ outcome: audit.outcome, policy: audit.policy ?? '' });
+    sts.metrics.exchangeDuration.observe({ outcome: audit.outcome }, audit.durationMs / 1000);
+  }
+}
+
+async function runExchange(
+  sts: StsContext,
+  params: FormParams,
+  ctx: ExchangeContext,
+  audit: AuditEvent,
+): Promise<TokenResponse> {
+  const req = parseExchangeRequest(params);
+  audit.subjectTokenSha256 = sha256Hex(req.subjectToken);
+
+  const target = parseTarget({ resource: req.resource, audience: req.audience }, sts.config.gitlab.url);
+  if ('error' in target && target.error !== 'invalid_target') {
+    throw new InvalidRequestError('resource or audience is not a valid GitLab project or group', target.reason);
+  }
+
+  const ipWait = sts.limits.perIp.take(ctx.clientIp);
+  if (ipWait > 0) {
+    throw new RateLimitedError('too many requests from this address; retry later', 'per-IP rate limit', ipWait);
+  }
+
+  let identity: Identity;
+  try {
+    identity = await sts.validator.validate(req.subjectToken);
+  } catch (err) {
+    const e = err as { code?: string; reason?: string; retryable?: boolean; retryAfterSeconds?: number };
+    if (e.retryable) {
+      throw new UnavailableError(
+        `signing keys unavailable: ${e.reason ?? e.code}`,
+        e.retryAfterSeconds ?? 30,
+        'the subject token cannot be verified right now; retry later',
+      );
+    }
+    throw subjectTokenRefused(`${e.code ?? 'ERR_TOKEN'}: ${e.reason ?? 'invalid'}`);
+  }
+  Object.assign(audit, identityFields(identity));
+  // A target outside the configured GitLab is refused only now, so that the
+  // error precedence holds: an invalid caller learns nothing about targets.
+  if ('error' in target) {
+    if (!callerMatchesAnyPolicy(sts.policies, identity)) throw subjectTokenRefused('no policy matches the caller');
+    throw new InvalidTargetError(target.reason);
+  }
+
+  const key = identityKey(identity);
+  const idWait = sts.limits.perIdentity.take(key);
+  if (idWait > 0) {
+    throw new RateLimitedError('too many exchanges for this identity; retry later', 'per-identity rate limit', idWait);
+  }
+
+  const decision = decide(sts.policies, identity, {
+    target,
+    scopes: req.scopes,
+    policyName: req.policyName,
+    ttlSeconds: req.ttlSeconds,
+  });
+  if (!decision.ok) {
+    const reason = decision.reasons.map((r) => `${r.policy}: ${r.reason}`).join('; ') || 'no policy';
+    if (decision.error === 'invalid_target') throw new InvalidTargetError(reason);
+    if (decision.error === 'invalid_scope') throw new InvalidScopeError(reason);
+    throw subjectTokenRefused(`no policy matches: ${reason}`);
+  }
+  Object.assign(audit, {
+    policy: decision.policy,
+    target: decision.target.display,
+    targetKind: decision.target.kind,
+    scopes: decision.scopes,
+    role: decision.role,
+    ttlSeconds: decision.ttlSeconds,
+  });
+
+  const now = sts.now();
+  const cap = sts.config.server.maxActiveGrantsPerIdentity;
+  if (cap > 0) {
+    const active = await storeCall(() => sts.store.countActive(key, now));
+    if (active >= cap) {
+      throw new RateLimitedError(
+        'this identity holds too many active tokens; revoke some or wait for them to expire',
+        `active grant cap ${cap} reached`,
+        60,
+      );
+    }
+  }
+
+  const grantId = randomUUID();
+  audit.grantId = grantId;
+  const expiresAt = now + decision.ttlSeconds * 1000;
+  const gitlabExpiresAt = gitlabExpiryDate(expiresAt);
+  await storeCall(() =>
+    sts.store.insertMinting({
+      id: grantId,
+      state: 'minting',
+      requestId: ctx.requestId,
+      issuer: identity.issuer,
+      identityKey: key,
+      subject: identity.subject,
+      tenant: identity.tenant,
+      clientId: identity.clientId,
+      objectId: identity.objectId,
+      policy: decision.policy,
+      targetKind: decision.target.kind,
+      targetRef: decision.target.ref,
+      scopes: decision.scopes,
+      accessLevel: decision.accessLevel,
+      createdAt: now,
+      expiresAt,
+      gitlabExpiresAt,
+      attempts: 0,
+    }),
+  );
+
+  let created: Awaited<ReturnType<typeof sts.gitlab.createAccessToken>>;
+  try {
+    created = await sts.gitlab.createAccessToken({
+      kind: decision.target.kind,
+      ref: decision.target.ref,
+      name: `tanuki-sts/${sts.config.server.id}/${decision.policy}/${grantId}`,
+      description: describeCaller(identity),
+      scopes: decision.scopes,
+      accessLevel: decision.accessLevel,
+      expiresAt: gitlabExpiresAt,
+    });
+  } catch (err) {
+    // GitLab may or may not have created the token (a lost answer): the grant
+    // stays recorded as failed and the reconciler revokes any token named for it.
+    await sts.store.markFailed(grantId, String((err as Error).message)).catch(() => {});
+    if (err instanceof GitlabNotFoundError) throw new InvalidTargetError(`GitLab: ${decision.target.kind} not found`);
+    if (err instanceof GitlabUnavailableError) {
+      throw new UnavailableError(`GitLab unavailable: ${err.message}`, err.retryAfterSeconds);
+    }
+    throw new ServerError(`GitLab refused the mint: ${(err as Error).message}`);
+  }
+
+  const tokenSha256 = sha256Hex(created.token);
+  audit.gitlabTokenId = created.id;
+  audit.tokenSha256 = tokenSha256;
+  try {
+    await sts.store.markActive(grantId, { gitlabTokenId: created.id, tokenSha256 });
+  } catch (err) {
+    // No token leaves the STS without its ledger record: take it back now.
+    await sts.gitlab.revokeAccessToken(decision.target.kind, decision.target.ref, created.id).catch(() => {});
+    throw new UnavailableError(`ledger write failed after mint: ${(err as Error).message}`);
+  }
+
+  return {
+    access_token: created.token,
+    issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+    token_type: 'Bearer',
+    expires_in: Math.max(1, Math.round((expiresAt - sts.now()) / 1000)),
+    scope: decision.scopes.join(' '),
+  };
+}
+
+async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new UnavailableError(`store unavailable: ${(err as Error).message}`);
+  }
+}
+
+/** What GitLab shows beside the token: who asked for it (no secrets). */
+function describeCaller(id: Identity): string {
+  const parts = [`issuer=${id.issuer}`];
+  if (id.tenant) parts.push(`tenant=${id.tenant}`);
+  if (id.clientId) parts.push(`app=${id.clientId}`);
+  if (id.objectId) parts.push(`oid=${id.objectId}`);
+  else parts.push(`sub=${id.subject}`);
+  return `Minted by tanuki-sts for ${parts.join(' ')}`.slice(0, 255);
+}

@@ -1,0 +1,65 @@
+/** Prometheus metrics, prefix `tanuki_sts_`, on a registry of the app's own (no global state). */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface StsMetrics {
+  registry: Registry;
+  exchanges: Counter<'outcome' | 'policy'>;
+  exchangeDuration: Histogram<'outcome'>;
+  gitlabDuration: Histogram<'method' | 'route' | 'status'>;
+  revocations: Counter<'outcome' | 'source'>;
+  activeGrants: Gauge;
+  reaperLag: Gauge;
+}
+
+export function createMetrics(sources: {
+  activeGrants: () => Promise<number>;
+  reaperLagSeconds: () => Promise<number>;
+}): StsMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tanuki_sts_process_' });
+  return {
+    registry,
+    exchanges: new Counter({
+      name: 'tanuki_sts_exchanges_total',
+      help: 'Token exchanges by outcome and policy',
+      labelNames: ['outcome', 'policy'],
+      registers: [registry],
+    }),
+    exchangeDuration: new Histogram({
+      name: 'tanuki_sts_exchange_duration_seconds',
+      help: 'Latency of POST /token',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    gitlabDuration: new Histogram({
+      name: 'tanuki_sts_gitlab_request_duration_seconds',
+      help: 'Latency of calls to the GitLab API',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    revocations: new Counter({
+      name: 'tanuki_sts_revocations_total',
+      help: 'Revocations by outcome and source (client, reaper, reconciler)',
+      labelNames: ['outcome', 'source'],
+      registers: [registry],
+    }),
+    activeGrants: new Gauge({
+      name: 'tanuki_sts_active_grants',
+      help: 'Grants minted and not yet revoked',
+      registers: [registry],
+      async collect() {
+        this.set(await sources.activeGrants().catch(() => Number.NaN));
+      },
+    }),
+    reaperLag: new Gauge({
+      name: 'tanuki_sts_reaper_lag_seconds',
+      help: 'How long the oldest overdue grant has been waiting for revocation (0 when none)',
+      registers: [registry],
+      async collect() {
+        this.set(await sources.reaperLagSeconds().catch(() => Number.NaN));
+      },
+    }),
+  };
+}

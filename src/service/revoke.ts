@@ -1,0 +1,68 @@
+/**
+ * RFC 7009 revocation. Holding the token is the authority to revoke it. The
+ * answer is 200 whatever happens (unknown token, already revoked, GitLab
+ * down), as §2.2 says; when GitLab is down the request is recorded and the
+ * reaper finishes it.
+ */
+import { sha256Hex } from '../util/hash.ts';
+import type { AuditEvent } from './audit.ts';
+import type { StsContext } from './context.ts';
+import { InvalidRequestError, StsError, UnavailableError } from './errors.ts';
+import type { FormParams } from './form.ts';
+
+export async function revokeToken(
+  sts: StsContext,
+  params: FormParams,
+  ctx: { requestId: string; clientIp: string },
+): Promise<void> {
+  const audit: AuditEvent = { event: 'revoke', requestId: ctx.requestId, clientIp: ctx.clientIp, outcome: 'ignored' };
+  try {
+    const token = params.get('token');
+    if (!token) throw new InvalidRequestError('token is required');
+    if (token.length > 4096) {
+      audit.reason = 'token too long to be ours';
+      return;
+    }
+    const tokenSha256 = sha256Hex(token);
+    audit.tokenSha256 = tokenSha256;
+    const grant = await sts.store.findActiveByTokenSha(tokenSha256);
+    if (!grant || grant.gitlabTokenId === undefined) {
+      audit.reason = 'not an active token of this STS';
+      return;
+    }
+    Object.assign(audit, {
+      grantId: grant.id,
+      gitlabTokenId: grant.gitlabTokenId,
+      policy: grant.policy,
+      issuer: grant.issuer,
+      subject: grant.subject,
+      target: grant.targetRef,
+      targetKind: grant.targetKind,
+    });
+    const now = sts.now();
+    // Record the wish first, so a crash or a GitLab outage leaves it to the reaper.
+    await sts.store.requestRevoke(grant.id, now);
+    try {
+      await sts.gitlab.revokeAccessToken(grant.targetKind, grant.targetRef, grant.gitlabTokenId);
+      await sts.store.markRevoked(grant.id, sts.now());
+      audit.outcome = 'revoked';
+      sts.metrics.revocations.inc({ outcome: 'revoked', source: 'client' });
+    } catch (err) {
+      audit.outcome = 'deferred';
+      audit.reason = `GitLab revoke failed, left to the reaper: ${(err as Error).message}`;
+      sts.metrics.revocations.inc({ outcome: 'deferred', source: 'client' });
+    }
+  } catch (err) {
+    if (err instanceof StsError && err.status < 500) {
+      audit.outcome = err.error;
+      audit.reason = err.reason;
+      throw err;
+    }
+    // The store itself failed: nothing is recorded, so say so (RFC 7009 §2.2.1 allows 503).
+    audit.outcome = 'error';
+    audit.reason = `store unavailable: ${(err as Error).message}`;
+    throw new UnavailableError(audit.reason);
+  } finally {
+    sts.audit.write(audit);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Start-up and shutdown of the STS: config → store → GitLab client → keys →
+ * policies → routes, then the reaper and reconciler. `startSts` is what
+ * `tanuki-sts serve`, `tanuki-sts dev` and the integration tests call.
+ */
+import pino, { type Logger } from 'pino';
+import { createGitlabClient } from '../gitlab/index.ts';
+import { createTokenValidator } from '../identity/index.ts';
+import { createReaper, createReconciler, openSqliteLedger } from '../ledger/index.ts';
+import { compilePolicies } from '../policy/index.ts';
+import { buildApp } from './app.ts';
+import { type AuditSink, createAuditSink } from './audit.ts';
+import type { StsConfig } from './config.ts';
+import type { StsContext } from './context.ts';
+import { createRateLimiter } from './limits.ts';
+import { createMetrics } from './metrics.ts';
+
+export interface StartStsOptions {
+  config: StsConfig;
+  /** Operational log; default pino to stdout. `false` silences it. */
+  logger?: Logger | false;
+  audit?: AuditSink;
+  now?: () => number;
+  /** Disable the background loops (reaper, reconciler, GitLab check) — for benchmarks and focused tests. */
+  background?: boolean;
+}
+
+export interface StsHandle {
+  url: string;
+  port: number;
+  context: StsContext;
+  /** Run one reaper pass now (tests). */
+  reapNow(): Promise<unknown>;
+  /** Run one reconciler pass now (tests). */
+  reconcileNow(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export async function startSts(options: StartStsOptions): Promise<StsHandle> {
+  const { config } = options;
+  const now = options.now ?? Date.now;
+  const logger =
+    options.logger === false
+      ? pino({ level: 'silent' })
+      : (options.logger ?? pino({ name: 'tanuki-sts', base: null, timestamp: pino.stdTimeFunctions.isoTime }));
+  const audit = options.audit ?? createAuditSink({ file: config.audit.file });
+  const store = openSqliteLedger(config.store.sqlite);
+
+  let metrics: StsContext['metrics'] | undefined;
+  const gitlab = createGitlabClient({
+    url: config.gitlab.url,
+    token: config.gitlab.token,
+    caFile: config.gitlab.caFile,
+    timeoutMs: config.gitlab.timeout * 1000,
+    now,
+    onRequest: (info) =>
+      metrics?.gitlabDuration.observe(
+        { method: info.method, route: info.route, status: String(info.status) },
+        info.durationMs / 1000,
+      ),
+  });
+  metrics = createMetrics({
+    activeGrants: () => store.countAllActive(),
+    reaperLagSeconds: async () => {
+      const oldest = await store.oldestOverdue(now());
+      return oldest === undefined ? 0 : Math.max(0, (now() - oldest) / 1000);
+    },
+  });
+
+  const validator = createTokenValidator({ issuers: config.issuers, clockSkewSeconds: config.tokens.clockSkew, now });
+  const context: StsContext = {
+    config,
+    validator,
+    policies: compilePolicies(config.policies, { gitlabUrl: config.gitlab.url }),
+    store,
+    gitlab,
+    audit,
+    metrics,
+    limits: {
+      perIdentity: createRateLimiter(config.server.rateLimit.perIdentity, now),
+      perIp: createRateLimiter(config.server.rateLimit.perIp, now),
+    },
+    now,
+  };
+
+  const reaper = createReaper({
+    store,
+    gitlab,
+    concurrency: config.reaper.concurrency,
+    intervalMs: config.reaper.interval * 1000,
+    now,
+    log: logger,
+    onRevoked: (grant: { id: string; gitlabTokenId?: number; policy: string }) => {
+      metrics?.revocations.inc({ outcome: 'revoked', source: 'reaper' });
+      audit.write({
+        event: 'reap',
+        outcome: 'revoked',
+        grantId: grant.id,
+        gitlabTokenId: grant.gitlabTokenId,
+        policy: grant.policy,
+      });
+    },
+  });
+  const reconciler = createReconciler({
+    store,
+    gitlab,
+    serverId: config.server.id,
+    intervalMs: config.reaper.reconcileInterval * 1000,
+    now,
+    log: logger,
+  });
+
+  await validator.init();
+  const background = options.background !== false;
+  let healthTimer: NodeJS.Timeout | undefined;
+  if (background) {
+    const check = () => gitlab.checkHealth().catch((err: Error) => logger.warn({ err: err.message }, 'GitLab check failed'));
+    await check();
+    healthTimer = setInterval(check, config.gitlab.healthInterval * 1000);
+    healthTimer.unref();
+    // Overdue grants first (they fell due while we were down), then the usual loop.
+    await reaper.start();
+    await reconciler.start();
+  }
+
+  const app = buildApp(context, { logger: options.logger === false ? false : logger });
+  await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.listen.port;
+  const host = config.server.listen.host.includes(':') ? `[${config.server.listen.host}]` : config.server.listen.host;
+  const url = `${config.server.tls ? 'https' : 'http'}://${host}:${port}`;
+  logger.info({ url, serverId: config.server.id }, 'tanuki-sts listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    context,
+    reapNow: () => reaper.runOnce(),
+    reconcileNow: () => reconciler.runOnce(),
+    close() {
+      closed ??= (async () => {
+        // Finish in-flight requests first; their ledger writes complete before the store closes.
+        await app.close();
+        if (healthTimer) clearInterval(healthTimer);
+        await reaper.stop();
+        await reconciler.stop();
+        validator.close();
+        await gitlab.close();
+        await store.close();
+        await audit.close();
+      })();
+      return closed;
+    },
+  };
+}
