@@ -10,6 +10,7 @@ import { GitlabNotFoundError, GitlabUnavailableError, gitlabExpiryDate } from '.
 import type { Identity } from '../identity/types.ts';
 import { identityKey } from '../identity/types.ts';
 import { callerMatchesAnyPolicy, decide, parseTarget } from '../policy/index.ts';
+import { tokenName } from '../ledger/index.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { AuditEvent } from './audit.ts';
 import type { StsContext } from './context.ts';
@@ -208,7 +209,7 @@ async function runExchange(
     ttlSeconds: req.ttlSeconds,
   });
   if (!decision.ok) {
-    const reason = decision.reasons.map((r) => `${r.policy}: ${r.reason}`).join('; ') || 'no policy';
+    const reason = decision.reasons.map((r: { policy: string; reason: string }) => `${r.policy}: ${r.reason}`).join('; ') || 'no policy';
     if (decision.error === 'invalid_target') throw new InvalidTargetError(reason);
     if (decision.error === 'invalid_scope') throw new InvalidScopeError(reason);
     throw subjectTokenRefused(`no policy matches: ${reason}`);
@@ -267,7 +268,7 @@ async function runExchange(
     created = await sts.gitlab.createAccessToken({
       kind: decision.target.kind,
       ref: decision.target.ref,
-      name: `tanuki-sts/${sts.config.server.id}/${decision.policy}/${grantId}`,
+      name: tokenName(sts.config.server.id, decision.policy, grantId),
       description: describeCaller(identity),
       scopes: decision.scopes,
       accessLevel: decision.accessLevel,

@@ -83,22 +83,33 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
     now,
   };
 
+  // A minting grant is presumed dead only well after any GitLab call could still answer.
+  const staleMintingMs = Math.max(120_000, 2 * config.gitlab.timeout * 1000);
   const reaper = createReaper({
     store,
     gitlab,
     concurrency: config.reaper.concurrency,
     intervalMs: config.reaper.interval * 1000,
+    staleMintingMs,
     now,
     log: logger,
-    onRevoked: (grant: { id: string; gitlabTokenId?: number; policy: string }) => {
-      metrics?.revocations.inc({ outcome: 'revoked', source: 'reaper' });
+    onRevoked: (grant, outcome) => {
+      metrics?.revocations.inc({ outcome: String(outcome), source: 'reaper' });
       audit.write({
         event: 'reap',
-        outcome: 'revoked',
+        outcome: String(outcome),
         grantId: grant.id,
         gitlabTokenId: grant.gitlabTokenId,
         policy: grant.policy,
+        issuer: grant.issuer,
+        subject: grant.subject,
+        target: grant.targetRef,
+        targetKind: grant.targetKind,
       });
+    },
+    onFailed: (grant, err) => {
+      metrics?.revocations.inc({ outcome: 'failed', source: 'reaper' });
+      logger.warn({ grantId: grant.id, err: err.message }, 'revocation failed; will retry');
     },
   });
   const reconciler = createReconciler({
@@ -106,8 +117,21 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
     gitlab,
     serverId: config.server.id,
     intervalMs: config.reaper.reconcileInterval * 1000,
+    staleMintingMs,
     now,
     log: logger,
+    onRevoked: (info) => {
+      metrics?.revocations.inc({ outcome: info.outcome, source: 'reconciler' });
+      audit.write({
+        event: 'reconcile',
+        outcome: info.outcome,
+        reason: info.reason,
+        grantId: info.grantId,
+        gitlabTokenId: info.tokenId,
+        target: info.target.ref,
+        targetKind: info.target.kind,
+      });
+    },
   });
 
   await validator.init();

@@ -1,0 +1,98 @@
+/** Plain data in and out of the GitLab client (see README.md). */
+
+export type TargetKind = 'project' | 'group';
+
+export interface GitlabRequestInfo {
+  method: string;
+  /** Route template without ids, e.g. `/projects/:id/access_tokens/:token_id`. */
+  route: string;
+  /** HTTP status, or 'error' for a timeout or network failure. */
+  status: number | 'error';
+  durationMs: number;
+}
+
+export interface GitlabClientOptions {
+  /** Instance URL, e.g. https://gitlab.example.com (a relative-URL install such as https://host/gitlab works too). */
+  url: string;
+  /** A personal (or service-account) access token: project/group tokens cannot create tokens. */
+  token: string;
+  /** PEM CA bundle for a private GitLab CA. */
+  caFile?: string;
+  /** Deadline for one request, connect + headers + body. */
+  timeoutMs: number;
+  /** Retries of idempotent calls (revoke, list, health) on 5xx/429/network errors; default 2. */
+  maxRetries?: number;
+  /** First backoff delay between retries; default 250 ms (doubled each time, with jitter). */
+  retryBaseDelayMs?: number;
+  /** Longest wait between retries; a longer `Retry-After` is thrown to the caller instead. Default 2000 ms. */
+  retryMaxDelayMs?: number;
+  /** Keep-alive connections to GitLab (at least 64). */
+  connections?: number;
+  now?: () => number;
+  /** Called after every HTTP request (feeds the Prometheus histogram). */
+  onRequest?: (info: GitlabRequestInfo) => void;
+}
+
+export interface CreateTokenInput {
+  kind: TargetKind;
+  /** Numeric id or full path (`group/sub/project`); the client URL-encodes it. */
+  ref: string;
+  name: string;
+  description: string;
+  scopes: string[];
+  /** 10 guest … 50 owner (doc/api/project_access_tokens.md, `access_level`). */
+  accessLevel: number;
+  /** `YYYY-MM-DD`, see gitlabExpiryDate. */
+  expiresAt: string;
+}
+
+export interface CreatedToken {
+  id: number;
+  /** The secret. Hash it (sha256Hex) before it goes anywhere but the caller. */
+  token: string;
+  expiresAt: string;
+  /** The bot user GitLab created for the token. */
+  userId: number;
+  resourceId?: number;
+}
+
+export interface AccessTokenInfo {
+  id: number;
+  name: string;
+  active: boolean;
+  revoked: boolean;
+  expiresAt: string | null;
+  createdAt: string;
+}
+
+export interface ListTokensOptions {
+  /** GitLab's `search` filter (a substring match on the name); callers still check names exactly. */
+  search?: string;
+  state?: 'active' | 'inactive';
+}
+
+export interface GitlabRateLimit {
+  /** `RateLimit-Remaining` of the last response that carried it. */
+  remaining?: number;
+  /** `RateLimit-Reset` as epoch ms. */
+  resetAt?: number;
+  /** When the last 429's `Retry-After` ends (epoch ms, by the client's clock). */
+  retryAfterUntil?: number;
+  /** When the rate-limit headers were last seen. */
+  observedAt?: number;
+}
+
+export interface GitlabClient {
+  /** Exactly one POST, never retried (a retry could mint twice; the reconciler cleans up lost answers). */
+  createAccessToken(i: CreateTokenInput): Promise<CreatedToken>;
+  /** DELETE → 'revoked'; 404 → 'absent' (already gone). Retried on 5xx/429/network errors. */
+  revokeAccessToken(kind: TargetKind, ref: string, tokenId: number): Promise<'revoked' | 'absent'>;
+  /** All pages (per_page=100), following X-Next-Page or Link rel="next". */
+  listAccessTokens(kind: TargetKind, ref: string, opts?: ListTokensOptions): Promise<AccessTokenInfo[]>;
+  /** GET /personal_access_tokens/self: cheap, and proves the STS's own token still works. */
+  checkHealth(): Promise<void>;
+  /** The last answer of any call (readiness reads it and never calls GitLab itself). */
+  lastStatus(): { ok: boolean; at: number } | undefined;
+  rateLimit(): GitlabRateLimit;
+  close(): Promise<void>;
+}

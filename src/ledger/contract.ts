@@ -1,0 +1,341 @@
+/**
+ * The LedgerStore contract: one test suite every implementation runs
+ * (SQLite now, PostgreSQL later). Call it from a *.test.ts:
+ *
+ *   runLedgerContract('sqlite', async () => { … return { open, cleanup } });
+ *
+ * `open()` must return a store over the same storage each time it is called
+ * (the restart tests close one store and open another); `cleanup()` removes
+ * the storage.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+import {
+  DuplicateGrantError,
+  type Grant,
+  GrantNotFoundError,
+  GrantStateError,
+  type LedgerStore,
+  type NewGrant,
+} from './types.ts';
+
+export interface LedgerHarness {
+  open(): Promise<LedgerStore>;
+  cleanup(): Promise<void>;
+}
+
+const T0 = Date.parse('2030-06-01T12:00:00.000Z');
+const MIN = 60_000;
+
+export function newGrant(over: Partial<NewGrant> = {}): NewGrant {
+  return {
+    id: randomUUID(),
+    state: 'minting',
+    requestId: `req-${randomUUID().slice(0, 8)}`,
+    issuer: 'https://login.microsoftonline.com/t/v2.0',
+    identityKey: 'https://login.microsoftonline.com/t/v2.0|sub-1',
+    subject: 'sub-1',
+    tenant: 't',
+    clientId: 'app-1',
+    objectId: 'oid-1',
+    policy: 'ci',
+    targetKind: 'project',
+    targetRef: 'group/app',
+    scopes: ['read_repository', 'read_api'],
+    accessLevel: 30,
+    createdAt: T0,
+    expiresAt: T0 + 15 * MIN,
+    gitlabExpiresAt: '2030-06-02',
+    attempts: 0,
+    ...over,
+  };
+}
+
+const sha = (n: number | string): string => String(n).padStart(64, 'a');
+
+export function runLedgerContract(name: string, makeHarness: () => Promise<LedgerHarness>): void {
+  describe(`LedgerStore contract: ${name}`, () => {
+    async function withStore(fn: (s: LedgerStore, h: LedgerHarness) => Promise<void>): Promise<void> {
+      const h = await makeHarness();
+      const s = await h.open();
+      try {
+        await fn(s, h);
+      } finally {
+        await s.close();
+        await h.cleanup();
+      }
+    }
+
+    /** insert + markActive */
+    async function active(s: LedgerStore, over: Partial<NewGrant> = {}, tokenId = 1): Promise<NewGrant> {
+      const g = newGrant(over);
+      await s.insertMinting(g);
+      await s.markActive(g.id, {
+        gitlabTokenId: tokenId,
+        tokenSha256: sha(`${tokenId}-${g.id.slice(0, 8)}`),
+      });
+      return g;
+    }
+
+    it('insertMinting stores every field; optional ones stay absent', () =>
+      withStore(async (s) => {
+        const g = newGrant();
+        await s.insertMinting(g);
+        const { state: _s, ...rest } = g;
+        assert.deepEqual(await s.getById(g.id), { ...rest, state: 'minting' });
+        const bare = newGrant({ tenant: undefined, clientId: undefined, objectId: undefined });
+        await s.insertMinting(bare);
+        const got = await s.getById(bare.id);
+        assert.ok(got);
+        assert.equal('tenant' in got, false);
+        assert.equal('gitlabTokenId' in got, false);
+        assert.equal(await s.getById(randomUUID()), undefined);
+      }));
+
+    it('insertMinting refuses a duplicate id', () =>
+      withStore(async (s) => {
+        const g = newGrant();
+        await s.insertMinting(g);
+        await assert.rejects(s.insertMinting(g), DuplicateGrantError);
+      }));
+
+    it('markActive records the token id and hash and makes the grant due at its TTL end', () =>
+      withStore(async (s) => {
+        const g = newGrant();
+        await s.insertMinting(g);
+        await s.markActive(g.id, { gitlabTokenId: 4711, tokenSha256: sha('x') });
+        const got = await s.getById(g.id);
+        assert.equal(got?.state, 'active');
+        assert.equal(got?.gitlabTokenId, 4711);
+        assert.equal(got?.tokenSha256, sha('x'));
+        assert.equal(got?.nextAttemptAt, g.expiresAt);
+        assert.equal((await s.findActiveByTokenSha(sha('x')))?.id, g.id);
+        assert.equal(await s.findActiveByTokenSha(sha('y')), undefined);
+      }));
+
+    it('markActive refuses a grant that is no longer minting, or unknown', () =>
+      withStore(async (s) => {
+        const g = newGrant();
+        await s.insertMinting(g);
+        await s.markFailed(g.id, 'GitLab unavailable');
+        const err = await s
+          .markActive(g.id, { gitlabTokenId: 1, tokenSha256: sha(1) })
+          .catch((e: unknown) => e);
+        assert.ok(err instanceof GrantStateError);
+        assert.equal(err.code, 'ERR_GRANT_STATE');
+        await assert.rejects(
+          s.markActive(randomUUID(), { gitlabTokenId: 1, tokenSha256: sha(1) }),
+          GrantNotFoundError,
+        );
+      }));
+
+    it('markFailed: minting → failed with the reason; a no-op on an active grant', () =>
+      withStore(async (s) => {
+        const g = newGrant();
+        await s.insertMinting(g);
+        await s.markFailed(g.id, 'GitLab refused: HTTP 400');
+        const got = await s.getById(g.id);
+        assert.equal(got?.state, 'failed');
+        assert.equal(got?.lastError, 'GitLab refused: HTTP 400');
+        const a = await active(s);
+        await s.markFailed(a.id, 'late');
+        assert.equal((await s.getById(a.id))?.state, 'active');
+      }));
+
+    it('countActive counts minting and active grants of one identity within their TTL', () =>
+      withStore(async (s) => {
+        await active(s, { identityKey: 'A' });
+        await s.insertMinting(newGrant({ identityKey: 'A' }));
+        await active(s, { identityKey: 'A', expiresAt: T0 + MIN }, 2);
+        await active(s, { identityKey: 'B' }, 3);
+        const failed = newGrant({ identityKey: 'A' });
+        await s.insertMinting(failed);
+        await s.markFailed(failed.id, 'x');
+        const revoked = await active(s, { identityKey: 'A' }, 4);
+        await s.markRevoked(revoked.id, T0);
+        const asked = await active(s, { identityKey: 'A' }, 5);
+        await s.requestRevoke(asked.id, T0);
+        assert.equal(await s.countActive('A', T0), 3);
+        assert.equal(await s.countActive('A', T0 + 2 * MIN), 2, 'an expired TTL no longer counts');
+        assert.equal(await s.countActive('C', T0), 0);
+        assert.equal(await s.countAllActive(), 4, 'active + revoking, all identities');
+      }));
+
+    it('requestRevoke makes an active grant revoking and due now; findActiveByTokenSha still finds it', () =>
+      withStore(async (s) => {
+        const g = await active(s, {}, 9);
+        await s.requestRevoke(g.id, T0 + 1000);
+        const got = await s.getById(g.id);
+        assert.equal(got?.state, 'revoking');
+        assert.equal(got?.revokeRequestedAt, T0 + 1000);
+        assert.equal(got?.nextAttemptAt, T0 + 1000);
+        assert.equal((await s.findActiveByTokenSha(got?.tokenSha256 ?? ''))?.id, g.id);
+        // A second request does not undo the reaper's backoff.
+        await s.recordRevokeFailure(g.id, 'HTTP 503', T0 + 60_000);
+        await s.requestRevoke(g.id, T0 + 2000);
+        assert.equal((await s.getById(g.id))?.nextAttemptAt, T0 + 60_000);
+        // Nothing happens to a revoked or minting grant.
+        await s.markRevoked(g.id, T0 + 3000);
+        await s.requestRevoke(g.id, T0 + 4000);
+        assert.equal((await s.getById(g.id))?.state, 'revoked');
+        const m = newGrant();
+        await s.insertMinting(m);
+        await s.requestRevoke(m.id, T0);
+        assert.equal((await s.getById(m.id))?.state, 'minting');
+        await s.requestRevoke(randomUUID(), T0);
+      }));
+
+    it('claimDue returns due grants earliest first, leases them, and respects the limit', () =>
+      withStore(async (s) => {
+        const late = await active(s, { expiresAt: T0 + 10 * MIN }, 1);
+        const early = await active(s, { expiresAt: T0 + 1 * MIN }, 2);
+        const mid = await active(s, { expiresAt: T0 + 5 * MIN }, 3);
+        const notYet = await active(s, { expiresAt: T0 + 60 * MIN }, 4);
+        const asked = await active(s, { expiresAt: T0 + 60 * MIN }, 5);
+        await s.requestRevoke(asked.id, T0);
+        await s.insertMinting(newGrant({ expiresAt: T0 })); // minting: never claimed
+        const now = T0 + 10 * MIN;
+        const first = await s.claimDue(now, 2, 30_000);
+        assert.equal(first.length, 2);
+        const rest = await s.claimDue(now, 10, 30_000);
+        const all = [...first, ...rest].map((g) => g.id);
+        assert.deepEqual(new Set(all), new Set([late.id, early.id, mid.id, asked.id]));
+        assert.equal(all.length, 4, 'no grant claimed twice');
+        assert.ok(!all.includes(notYet.id));
+        for (const g of [...first, ...rest]) assert.equal(g.nextAttemptAt, now + 30_000);
+        assert.deepEqual(await s.claimDue(now + 29_999, 10, 30_000), [], 'leased');
+        const again = await s.claimDue(now + 30_000, 10, 30_000);
+        assert.equal(again.length, 4, 'an expired lease (a dead reaper) is taken again');
+        assert.deepEqual(await s.claimDue(now, 0, 1000), []);
+      }));
+
+    it('markRevoked / markRevokedMany end the grant; idempotent', () =>
+      withStore(async (s) => {
+        const a = await active(s, {}, 1);
+        const b = await active(s, {}, 2);
+        const c = await active(s, {}, 3);
+        await s.markRevoked(a.id, T0 + 5);
+        await s.markRevoked(a.id, T0 + 99);
+        await s.markRevokedMany([b.id, c.id, randomUUID()], T0 + 7);
+        await s.markRevokedMany([], T0);
+        const ga = await s.getById(a.id);
+        assert.equal(ga?.state, 'revoked');
+        assert.equal(ga?.revokedAt, T0 + 5, 'the first revocation time stays');
+        assert.equal(ga?.nextAttemptAt, undefined);
+        assert.equal((await s.getById(c.id))?.revokedAt, T0 + 7);
+        assert.equal(await s.countAllActive(), 0);
+        assert.equal(await s.findActiveByTokenSha(ga?.tokenSha256 ?? ''), undefined);
+        assert.deepEqual(await s.claimDue(T0 + 99 * MIN, 10, 1000), []);
+      }));
+
+    it('recordRevokeFailure counts attempts and defers; reschedule releases a lease without counting', () =>
+      withStore(async (s) => {
+        const g = await active(s, { expiresAt: T0 });
+        await s.claimDue(T0, 10, 60_000);
+        await s.recordRevokeFailure(g.id, 'HTTP 503 '.repeat(200), T0 + 2000);
+        let got = (await s.getById(g.id)) as Grant;
+        assert.equal(got.attempts, 1);
+        assert.equal(got.nextAttemptAt, T0 + 2000);
+        assert.ok((got.lastError?.length ?? 0) <= 500, 'errors are trimmed');
+        assert.deepEqual(await s.claimDue(T0 + 1999, 10, 1000), []);
+        assert.equal((await s.claimDue(T0 + 2000, 10, 60_000)).length, 1);
+        await s.reschedule([g.id], T0 + 3000);
+        got = (await s.getById(g.id)) as Grant;
+        assert.equal(got.attempts, 1);
+        assert.equal(got.nextAttemptAt, T0 + 3000);
+        assert.equal(await s.nextDueAt(), T0 + 3000);
+      }));
+
+    it('failStaleMinting fails only minting grants older than the cutoff', () =>
+      withStore(async (s) => {
+        const old = newGrant({ createdAt: T0 - 5 * MIN });
+        const fresh = newGrant({ createdAt: T0 });
+        await s.insertMinting(old);
+        await s.insertMinting(fresh);
+        await active(s, { createdAt: T0 - 10 * MIN });
+        assert.deepEqual(await s.failStaleMinting(T0 - 2 * MIN), [old.id]);
+        const got = await s.getById(old.id);
+        assert.equal(got?.state, 'failed');
+        assert.match(got?.lastError ?? '', /orphan-suspect/);
+        assert.equal((await s.getById(fresh.id))?.state, 'minting');
+        assert.deepEqual(await s.failStaleMinting(T0 - 2 * MIN), []);
+      }));
+
+    it('knownTargets: every target once; with now, only those whose GitLab expiry is ahead', () =>
+      withStore(async (s) => {
+        await s.insertMinting(
+          newGrant({ targetKind: 'project', targetRef: 'a/b', gitlabExpiresAt: '2030-06-02' }),
+        );
+        await s.insertMinting(
+          newGrant({ targetKind: 'project', targetRef: 'a/b', gitlabExpiresAt: '2030-06-02' }),
+        );
+        await s.insertMinting(
+          newGrant({ targetKind: 'group', targetRef: 'a', gitlabExpiresAt: '2030-06-02' }),
+        );
+        await s.insertMinting(
+          newGrant({ targetKind: 'project', targetRef: '42', gitlabExpiresAt: '2030-05-01' }),
+        );
+        const sort = (x: Array<{ kind: string; ref: string }>) =>
+          x.map((t) => `${t.kind}:${t.ref}`).sort((p, q) => p.localeCompare(q));
+        assert.deepEqual(sort(await s.knownTargets()), ['group:a', 'project:42', 'project:a/b']);
+        assert.deepEqual(sort(await s.knownTargets(T0)), ['group:a', 'project:a/b']);
+        assert.deepEqual(sort(await s.knownTargets(Date.parse('2030-06-02T00:00:00Z'))), []);
+      }));
+
+    it('oldestOverdue and nextDueAt', () =>
+      withStore(async (s) => {
+        assert.equal(await s.oldestOverdue(T0), undefined);
+        assert.equal(await s.nextDueAt(), undefined);
+        await active(s, { expiresAt: T0 + 5 * MIN }, 1);
+        const b = await active(s, { expiresAt: T0 + 2 * MIN }, 2);
+        assert.equal(await s.oldestOverdue(T0), undefined);
+        assert.equal(await s.nextDueAt(), T0 + 2 * MIN);
+        assert.equal(await s.oldestOverdue(T0 + 3 * MIN), T0 + 2 * MIN);
+        const c = await active(s, { expiresAt: T0 + 60 * MIN }, 3);
+        await s.requestRevoke(c.id, T0 + MIN);
+        assert.equal(await s.oldestOverdue(T0 + 90_000), T0 + MIN, 'a revoke request is overdue at once');
+        assert.equal(await s.nextDueAt(), T0 + MIN);
+        await s.markRevokedMany([b.id, c.id], T0);
+        assert.equal(await s.oldestOverdue(T0 + 3 * MIN), undefined);
+      }));
+
+    it('grants survive a restart (close and reopen)', async () => {
+      const h = await makeHarness();
+      try {
+        const s1 = await h.open();
+        const m = newGrant();
+        await s1.insertMinting(m);
+        const a = newGrant();
+        await s1.insertMinting(a);
+        await s1.markActive(a.id, { gitlabTokenId: 77, tokenSha256: sha('restart') });
+        await s1.close();
+        const s2 = await h.open();
+        try {
+          assert.equal((await s2.getById(m.id))?.state, 'minting');
+          const got = await s2.getById(a.id);
+          assert.equal(got?.state, 'active');
+          assert.equal(got?.gitlabTokenId, 77);
+          assert.equal((await s2.findActiveByTokenSha(sha('restart')))?.id, a.id);
+          assert.equal(await s2.countAllActive(), 1);
+        } finally {
+          await s2.close();
+        }
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('a closed store refuses calls; close is idempotent', async () => {
+      const h = await makeHarness();
+      try {
+        const s = await h.open();
+        await s.close();
+        await s.close();
+        await assert.rejects(s.countAllActive());
+      } finally {
+        await h.cleanup();
+      }
+    });
+  });
+}

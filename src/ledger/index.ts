@@ -1,0 +1,10 @@
+/** The grant ledger (SQLite), reaper and reconciler. See README.md. */
+
+export { parseTokenName, tokenName, tokenNamePrefix } from './names.ts';
+export type { Reaper, ReaperOptions, ReapOutcome, ReapResult } from './reaper.ts';
+export { createReaper } from './reaper.ts';
+export type { ReconciledToken, ReconcileResult, Reconciler, ReconcilerOptions } from './reconciler.ts';
+export { createReconciler } from './reconciler.ts';
+export { openSqliteLedger } from './sqlite.ts';
+export type { Grant, GrantState, LedgerLog, LedgerStore, LedgerTarget, NewGrant } from './types.ts';
+export { DuplicateGrantError, GrantNotFoundError, GrantStateError, LedgerError } from './types.ts';

@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { GitlabClient } from '../gitlab/index.ts';
+import { newGrant } from './contract.ts';
+import { createReaper, type Reaper, type ReaperOptions, type ReapOutcome } from './reaper.ts';
+import { type Kit, makeKit, T0, waitFor } from './testkit.testutil.ts';
+
+describe('reaper', () => {
+  let kit: Kit;
+  let reapers: Reaper[];
+  let revoked: Array<{ id: string; outcome: ReapOutcome }>;
+  const reaper = (o: Partial<ReaperOptions> = {}): Reaper => {
+    const r = createReaper({
+      store: kit.store,
+      gitlab: kit.gitlab,
+      now: kit.clock.now,
+      intervalMs: 60_000,
+      random: () => 1,
+      onRevoked: (g, outcome) => revoked.push({ id: g.id, outcome }),
+      ...o,
+    });
+    reapers.push(r);
+    return r;
+  };
+  const deletes = () => kit.fake.count('DELETE');
+
+  beforeEach(async () => {
+    kit = await makeKit();
+    reapers = [];
+    revoked = [];
+  });
+  afterEach(async () => {
+    for (const r of reapers) await r.stop();
+    await kit.close();
+  });
+
+  it('revokes a grant when its TTL ends, by itself (injected clock, background loop)', async () => {
+    const g = await kit.grant({ expiresAt: T0 + 1000 });
+    const other = await kit.grant({ expiresAt: T0 + 60_000 });
+    const r = reaper({ intervalMs: 20 });
+    await r.start();
+    await new Promise((res) => setTimeout(res, 80));
+    assert.equal(deletes(), 0, 'not before the TTL ends');
+    kit.clock.t += 1000;
+    await waitFor(async () => (await kit.store.getById(g.id))?.state === 'revoked', 2000, 'revocation');
+    const req = kit.fake.requests.find((x) => x.method === 'DELETE');
+    assert.equal(req?.url, `/api/v4/projects/group%2Fapp/access_tokens/${g.tokenId}`);
+    assert.equal((await kit.store.getById(g.id))?.revokedAt, T0 + 1000);
+    assert.deepEqual(revoked, [{ id: g.id, outcome: 'revoked' }]);
+    assert.equal((await kit.store.getById(other.id))?.state, 'active');
+    assert.equal(deletes(), 1);
+  });
+
+  it('wakes for the next due grant instead of waiting for the interval', async () => {
+    const real = Date.now;
+    const r = createReaper({ store: kit.store, gitlab: kit.gitlab, now: real, intervalMs: 60_000 });
+    reapers.push(r);
+    kit.clock.t = real();
+    const g = await kit.grant({ expiresAt: real() + 250 });
+    const started = real();
+    await r.start();
+    await waitFor(async () => (await kit.store.getById(g.id))?.state === 'revoked', 2000, 'timer revocation');
+    assert.ok(real() - started >= 200, 'not early');
+    assert.ok(real() - started < 1500, `on time (${real() - started} ms)`);
+  });
+
+  it('after a restart, revokes what fell due while it was down, in start()', async () => {
+    const a = await kit.grant({ expiresAt: T0 + 10_000 });
+    const b = await kit.grant({ expiresAt: T0 + 20_000 });
+    const c = await kit.grant({ expiresAt: T0 + 3_600_000 });
+    const r1 = reaper();
+    await r1.start();
+    assert.equal(deletes(), 0);
+    await r1.stop();
+    kit.clock.t += 60_000; // down for a minute
+    await kit.reopen();
+    const r2 = reaper();
+    await r2.start();
+    assert.equal(deletes(), 2);
+    assert.equal((await kit.store.getById(a.id))?.state, 'revoked');
+    assert.equal((await kit.store.getById(b.id))?.state, 'revoked');
+    assert.equal((await kit.store.getById(c.id))?.state, 'active');
+    assert.equal(await kit.store.oldestOverdue(kit.clock.t), undefined);
+  });
+
+  it('revokes a grant whose client asked for revocation while GitLab was down, before its TTL', async () => {
+    const g = await kit.grant({ expiresAt: T0 + 3_600_000 });
+    await kit.store.requestRevoke(g.id, T0);
+    assert.deepEqual(await reaper().runOnce(), { revoked: 1, failed: 0 });
+    assert.equal((await kit.store.getById(g.id))?.state, 'revoked');
+  });
+
+  it('a 404 means already gone: the grant is marked revoked', async () => {
+    const g = await kit.grant({ expiresAt: T0 });
+    const t = kit.fake.tokens.get('project:group/app')?.[0];
+    if (t) t.revoked = true;
+    assert.deepEqual(await reaper().runOnce(), { revoked: 1, failed: 0 });
+    assert.deepEqual(revoked, [{ id: g.id, outcome: 'absent' }]);
+    assert.equal((await kit.store.getById(g.id))?.state, 'revoked');
+  });
+
+  it('honours 429 Retry-After: no requests until it has passed', async () => {
+    for (let i = 0; i < 3; i++) await kit.grant({ expiresAt: T0 });
+    let first = true;
+    kit.fake.intercept = () => {
+      if (!first) return undefined;
+      first = false;
+      return { status: 429, headers: { 'retry-after': '30' }, body: 'Retry later' };
+    };
+    const r = reaper({ concurrency: 1 });
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 1 });
+    assert.equal(deletes(), 1, 'stopped at the 429');
+    assert.equal(r.pausedUntil(), T0 + 30_000);
+    kit.clock.t += 29_000;
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 0 });
+    assert.equal(deletes(), 1, 'no hammering while Retry-After runs');
+    kit.clock.t += 1_000;
+    assert.deepEqual(await r.runOnce(), { revoked: 3, failed: 0 });
+    assert.equal(deletes(), 4);
+    assert.equal(await kit.store.countAllActive(), 0);
+  });
+
+  it('RateLimit-Remaining at 0 pauses until RateLimit-Reset', async () => {
+    for (let i = 0; i < 3; i++) await kit.grant({ expiresAt: T0 });
+    const resetAt = T0 + 10_000;
+    let remaining = 0;
+    kit.fake.extraHeaders = () => ({
+      'ratelimit-remaining': String(remaining),
+      'ratelimit-reset': String(resetAt / 1000),
+    });
+    const r = reaper({ concurrency: 1, rateLimitReserve: 0 });
+    assert.deepEqual(await r.runOnce(), { revoked: 1, failed: 0 });
+    assert.equal(deletes(), 1);
+    assert.equal(r.pausedUntil(), resetAt);
+    // The claimed-but-unstarted grants were handed back for the reset time, not left leased.
+    assert.equal(await kit.store.nextDueAt(), resetAt);
+    remaining = 100;
+    kit.clock.t = resetAt - 1;
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 0 });
+    assert.equal(deletes(), 1);
+    kit.clock.t = resetAt;
+    assert.deepEqual(await r.runOnce(), { revoked: 2, failed: 0 });
+    assert.equal(deletes(), 3);
+  });
+
+  it('retries 5xx with exponential backoff, then succeeds', async () => {
+    const g = await kit.grant({ expiresAt: T0 });
+    let n = 0;
+    kit.fake.intercept = (req) =>
+      req.method === 'DELETE' && n++ < 2
+        ? { status: 503, body: { message: '503 Service Unavailable' } }
+        : undefined;
+    const r = reaper({ retryBaseMs: 1000, retryMaxMs: 60_000 });
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 1 });
+    let got = await kit.store.getById(g.id);
+    assert.equal(got?.attempts, 1);
+    assert.equal(got?.nextAttemptAt, T0 + 1000, 'first backoff: base');
+    assert.match(got?.lastError ?? '', /HTTP 503/);
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 0 }, 'nothing before the backoff ends');
+    kit.clock.t = T0 + 1000;
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 1 });
+    got = await kit.store.getById(g.id);
+    assert.equal(got?.attempts, 2);
+    assert.equal(got?.nextAttemptAt, T0 + 1000 + 2000, 'second backoff: doubled');
+    kit.clock.t = T0 + 3000;
+    assert.deepEqual(await r.runOnce(), { revoked: 1, failed: 0 });
+    assert.equal(deletes(), 3);
+    assert.equal((await kit.store.getById(g.id))?.state, 'revoked');
+  });
+
+  it("uses the client's own retries within one pass when configured", async () => {
+    await kit.gitlab.close();
+    const { createGitlabClient } = await import('../gitlab/index.ts');
+    const { FAKE_ADMIN_TOKEN } = await import('../gitlab/fake-gitlab.testutil.ts');
+    kit.gitlab = createGitlabClient({
+      url: kit.fake.url,
+      token: FAKE_ADMIN_TOKEN,
+      timeoutMs: 2000,
+      maxRetries: 2,
+      retryBaseDelayMs: 5,
+    });
+    await kit.grant({ expiresAt: T0 });
+    let n = 0;
+    kit.fake.intercept = () => (n++ < 2 ? { status: 502, body: '' } : undefined);
+    assert.deepEqual(await reaper().runOnce(), { revoked: 1, failed: 0 });
+    assert.equal(deletes(), 3);
+  });
+
+  it('a GitLab that is down stops the pass instead of trying the whole backlog', async () => {
+    for (let i = 0; i < 50; i++) await kit.grant({ expiresAt: T0 });
+    kit.fake.intercept = () => ({ status: 502, body: 'Bad Gateway' });
+    const r = reaper({ concurrency: 4 });
+    const res = await r.runOnce();
+    assert.ok(deletes() <= 4, `${deletes()} requests`);
+    assert.equal(res.failed, deletes());
+    assert.ok(r.pausedUntil() !== undefined);
+    assert.equal(await kit.store.countAllActive(), 50, 'all still waiting');
+    kit.fake.intercept = undefined;
+    kit.clock.t += 120_000;
+    const after = await r.runOnce();
+    assert.equal(after.revoked, 50);
+  });
+
+  it('a 401 (the STS token expired) holds the backlog back too', async () => {
+    for (let i = 0; i < 20; i++) await kit.grant({ expiresAt: T0 });
+    kit.fake.intercept = () => ({ status: 401, body: { message: '401 Unauthorized' } });
+    const r = reaper({ concurrency: 2 });
+    const res = await r.runOnce();
+    assert.ok(deletes() <= 2, `${deletes()} requests`);
+    assert.equal(res.failed, deletes());
+    assert.ok(r.pausedUntil() !== undefined);
+  });
+
+  it('works through a backlog concurrently, never above the bound', async () => {
+    for (let i = 0; i < 300; i++) await kit.grant({ expiresAt: T0 });
+    kit.fake.latencyMs = 20;
+    let inFlight = 0;
+    let peak = 0;
+    const counting: Pick<GitlabClient, 'revokeAccessToken' | 'rateLimit'> = {
+      rateLimit: () => kit.gitlab.rateLimit(),
+      async revokeAccessToken(kind, ref, id) {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        try {
+          return await kit.gitlab.revokeAccessToken(kind, ref, id);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const started = Date.now();
+    const res = await reaper({ gitlab: counting, concurrency: 32, batchSize: 64 }).runOnce();
+    const ms = Date.now() - started;
+    assert.deepEqual(res, { revoked: 300, failed: 0 });
+    assert.equal(peak, 32);
+    assert.ok(ms < 2000, `300 revocations at 20 ms took ${ms} ms`);
+    assert.equal(deletes(), 300);
+    assert.equal(new Set(revoked.map((x) => x.id)).size, 300);
+  });
+
+  it('marks grants stuck in minting as failed (orphan suspects)', async () => {
+    const stuck = newGrant({ createdAt: T0 - 5 * 60_000 });
+    const fresh = newGrant({ createdAt: T0 - 10_000 });
+    await kit.store.insertMinting(stuck);
+    await kit.store.insertMinting(fresh);
+    await reaper().runOnce();
+    assert.equal((await kit.store.getById(stuck.id))?.state, 'failed');
+    assert.equal((await kit.store.getById(fresh.id))?.state, 'minting');
+  });
+
+  it('a 403 past the GitLab expiry date counts as expired; before it, it is retried', async () => {
+    const g = await kit.grant({ expiresAt: T0, gitlabExpiresAt: '2030-06-02' });
+    kit.fake.intercept = () => ({ status: 403, body: { message: '403 Forbidden' } });
+    const r = reaper();
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 1 });
+    assert.equal((await kit.store.getById(g.id))?.state, 'active');
+    kit.clock.t = Date.parse('2030-06-02T00:00:00Z');
+    assert.deepEqual(await r.runOnce(), { revoked: 1, failed: 0 });
+    assert.deepEqual(revoked, [{ id: g.id, outcome: 'expired' }]);
+  });
+
+  it('stop() waits for the pass and releases claimed grants', async () => {
+    for (let i = 0; i < 10; i++) await kit.grant({ expiresAt: T0 });
+    kit.fake.latencyMs = 50;
+    const r = reaper({ concurrency: 2 });
+    const pass = r.runOnce();
+    await waitFor(() => deletes() >= 2, 1000, 'first requests');
+    await r.stop();
+    await pass;
+    const left = await kit.store.countAllActive();
+    assert.ok(left >= 6 && left <= 8, `${left} left`);
+    assert.equal(await kit.store.nextDueAt(), T0, 'released for now, not leased for a minute');
+  });
+});

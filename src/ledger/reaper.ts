@@ -1,0 +1,352 @@
+/**
+ * The reaper: revokes every grant in GitLab when its TTL ends (or when a
+ * client's POST /revoke could not reach GitLab), within seconds, without any
+ * help from the client. GitLab's own expiry has day granularity, so this loop
+ * is what makes a 15-minute token last 15 minutes.
+ *
+ * One pass: fail grants stuck in `minting` (crash mid-call; the reconciler
+ * finds their tokens by name), then claim due grants in batches (leased in the
+ * store, so replicas do not double up) and revoke them with bounded
+ * concurrency, writing the results in batched transactions.
+ *
+ * Being a good GitLab citizen:
+ * - `RateLimit-Remaining` at or below a reserve → pause until `RateLimit-Reset`;
+ * - 429 → pause everything until `Retry-After` has passed;
+ * - 5xx / network errors → back off this grant (exponential, jittered) and
+ *   pause the pass briefly, so a backlog does not hammer a GitLab that is down.
+ * - 404 on DELETE means the token is already gone: the grant is revoked.
+ */
+import { backoffDelay, type GitlabClient, GitlabUnavailableError } from '../gitlab/index.ts';
+import type { Grant, LedgerLog, LedgerStore } from './types.ts';
+
+export type ReapOutcome = 'revoked' | 'absent' | 'expired';
+
+export interface ReaperOptions {
+  store: LedgerStore;
+  gitlab: Pick<GitlabClient, 'revokeAccessToken' | 'rateLimit'>;
+  /** Revocations in flight at once (default 32). */
+  concurrency?: number;
+  /** How often to look for due grants (default 5 s); the reaper also wakes for the next due grant. */
+  intervalMs?: number;
+  now?: () => number;
+  log?: LedgerLog;
+  /** After a grant's revocation is recorded (audit, metrics). */
+  onRevoked?: (grant: Grant, outcome: ReapOutcome) => void;
+  /** After a failed attempt (metrics). */
+  onFailed?: (grant: Grant, error: Error) => void;
+  /** Grants claimed per store call (default 256). */
+  batchSize?: number;
+  /** How long a claimed grant stays reserved for this reaper (default 60 s). */
+  leaseMs?: number;
+  /** A grant still minting after this long is presumed orphaned (default 2 min; GitLab's timeout is far shorter). */
+  staleMintingMs?: number;
+  /** First retry delay after a failed revocation (default 1 s), doubling with jitter … */
+  retryBaseMs?: number;
+  /** … up to this (default 60 s). */
+  retryMaxMs?: number;
+  /** Pause when GitLab's RateLimit-Remaining is at or below this (default 5). */
+  rateLimitReserve?: number;
+  /** Longest pause for a rate limit (guards against a bogus reset time; default 2 min). */
+  maxPauseMs?: number;
+  /** Successful revocations written per transaction (default 64). */
+  flushSize?: number;
+  random?: () => number;
+}
+
+export interface ReapResult {
+  revoked: number;
+  failed: number;
+}
+
+export interface Reaper {
+  /** Run a first pass (everything that fell due while the STS was down), then keep going in the background. */
+  start(): Promise<void>;
+  /** Stop the loop; in-flight revocations finish, claimed but unstarted grants are released. */
+  stop(): Promise<void>;
+  /** One pass now (waits for a running pass first). */
+  runOnce(): Promise<ReapResult>;
+  /** Until when the reaper holds off GitLab (epoch ms), if it does. */
+  pausedUntil(): number | undefined;
+}
+
+const noopLog: LedgerLog = { info() {}, warn() {}, error() {}, debug() {} };
+const OVERDUE_WAKE_MS = 250;
+const MAX_TIMER_MS = 2_147_483_647;
+
+export function createReaper(o: ReaperOptions): Reaper {
+  const now = o.now ?? Date.now;
+  const log = o.log ?? noopLog;
+  const concurrency = Math.max(1, o.concurrency ?? 32);
+  const intervalMs = o.intervalMs ?? 5000;
+  const batchSize = Math.max(1, o.batchSize ?? 256);
+  const leaseMs = o.leaseMs ?? 60_000;
+  const staleMintingMs = o.staleMintingMs ?? 120_000;
+  const retryBaseMs = o.retryBaseMs ?? 1000;
+  const retryMaxMs = o.retryMaxMs ?? 60_000;
+  const reserve = o.rateLimitReserve ?? 5;
+  const maxPauseMs = o.maxPauseMs ?? 120_000;
+  const flushSize = Math.max(1, o.flushSize ?? 64);
+  const random = o.random ?? Math.random;
+
+  let pausedUntil = 0;
+  let failureStreak = 0;
+  let started = false;
+  let stopping = false;
+  let interval: NodeJS.Timeout | undefined;
+  let wake: NodeJS.Timeout | undefined;
+  let chain: Promise<unknown> = Promise.resolve();
+  let busy = false;
+  let again = false;
+
+  const paused = (): boolean => now() < pausedUntil;
+  const pauseUntil = (t: number, why: string): void => {
+    const capped = Math.min(t, now() + maxPauseMs);
+    if (capped > pausedUntil) {
+      pausedUntil = capped;
+      log.warn({ pausedUntil: new Date(capped).toISOString(), reason: why }, 'reaper pausing GitLab calls');
+    }
+  };
+
+  /** Consecutive failures back the whole reaper off (1 s, 2 s, … jittered), not just the grant. */
+  const pauseAfterFailure = (t: number, why: string): void => {
+    failureStreak++;
+    pauseUntil(t + backoffDelay(failureStreak - 1, retryBaseMs, retryMaxMs, random), why);
+  };
+
+  /** GitLab's rate-limit headers, as the client last saw them. */
+  function honourRateLimit(): void {
+    const rl = o.gitlab.rateLimit();
+    const t = now();
+    if (rl.retryAfterUntil !== undefined && rl.retryAfterUntil > t)
+      pauseUntil(rl.retryAfterUntil, 'Retry-After');
+    if (rl.remaining !== undefined && rl.remaining <= reserve && rl.resetAt !== undefined && rl.resetAt > t) {
+      pauseUntil(rl.resetAt, `RateLimit-Remaining ${rl.remaining}`);
+    }
+  }
+
+  async function pass(): Promise<ReapResult> {
+    const result: ReapResult = { revoked: 0, failed: 0 };
+    const t0 = now();
+    try {
+      const stale = await o.store.failStaleMinting(t0 - staleMintingMs);
+      if (stale.length > 0) {
+        log.warn(
+          { grants: stale.slice(0, 20), count: stale.length },
+          'grants stuck in minting marked failed',
+        );
+      }
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reaper: stale-minting sweep failed');
+    }
+    honourRateLimit();
+    if (paused() || stopping) return result;
+
+    const queue: Grant[] = [];
+    let exhausted = false;
+    let claiming: Promise<void> | undefined;
+    const done: Array<{ grant: Grant; outcome: ReapOutcome }> = [];
+
+    const refill = (): Promise<void> => {
+      claiming ??= (async () => {
+        try {
+          const got = await o.store.claimDue(now(), batchSize, leaseMs);
+          if (got.length < batchSize) exhausted = true;
+          queue.push(...got);
+        } catch (err) {
+          exhausted = true;
+          log.error({ err: (err as Error).message }, 'reaper: claiming due grants failed');
+        } finally {
+          claiming = undefined;
+        }
+      })();
+      return claiming;
+    };
+
+    const next = async (): Promise<Grant | undefined> => {
+      for (;;) {
+        if (stopping) return undefined;
+        honourRateLimit();
+        if (paused()) return undefined;
+        const g = queue.shift();
+        if (g) return g;
+        if (exhausted) return undefined;
+        await refill();
+      }
+    };
+
+    const flush = async (): Promise<void> => {
+      const batch = done.splice(0);
+      if (batch.length === 0) return;
+      try {
+        await o.store.markRevokedMany(
+          batch.map((b) => b.grant.id),
+          now(),
+        );
+      } catch (err) {
+        // The leases expire and the next pass tries again: GitLab then answers 404 → revoked.
+        log.error(
+          { err: (err as Error).message, count: batch.length },
+          'reaper: recording revocations failed',
+        );
+        return;
+      }
+      for (const b of batch) {
+        result.revoked++;
+        try {
+          o.onRevoked?.(b.grant, b.outcome);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'reaper: onRevoked hook failed');
+        }
+      }
+    };
+
+    const handle = async (g: Grant): Promise<void> => {
+      if (g.gitlabTokenId === undefined) {
+        // Cannot happen for active grants (markActive sets it); don't loop on it.
+        log.error({ grantId: g.id }, 'reaper: grant without a GitLab token id');
+        await o.store.recordRevokeFailure(g.id, 'no GitLab token id', now() + retryMaxMs);
+        return;
+      }
+      try {
+        const outcome = await o.gitlab.revokeAccessToken(g.targetKind, g.targetRef, g.gitlabTokenId);
+        failureStreak = 0;
+        done.push({ grant: g, outcome });
+        if (done.length >= flushSize) await flush();
+      } catch (err) {
+        if (await failed(g, err as Error)) result.failed++;
+      }
+    };
+
+    /** Record a failed attempt; false when the grant turned out to be finished after all. */
+    const failed = async (g: Grant, err: Error): Promise<boolean> => {
+      const t = now();
+      let nextAt = t + backoffDelay(g.attempts, retryBaseMs, retryMaxMs, random);
+      if (err instanceof GitlabUnavailableError) {
+        if (err.status === 429 || err.retryAfterFromServer) {
+          pauseUntil(t + err.retryAfterSeconds * 1000, `HTTP ${err.status ?? ''} Retry-After`);
+          nextAt = Math.max(nextAt, pausedUntil);
+        } else {
+          pauseAfterFailure(t, err.message);
+        }
+      } else if (utcDate(t) >= g.gitlabExpiresAt) {
+        // GitLab refuses (401/403/400…) but the token has passed its GitLab expiry date: it is dead anyway.
+        done.push({ grant: g, outcome: 'expired' });
+        return false;
+      } else {
+        // A refusal (401: the STS token expired; 403: lost rights) is usually systematic: hold the backlog back too.
+        pauseAfterFailure(t, err.message);
+      }
+      log.warn(
+        { grantId: g.id, gitlabTokenId: g.gitlabTokenId, attempts: g.attempts + 1, err: err.message },
+        'reaper: revocation failed, will retry',
+      );
+      try {
+        o.onFailed?.(g, err);
+        await o.store.recordRevokeFailure(g.id, err.message, nextAt);
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'reaper: recording a failure failed');
+      }
+      return true;
+    };
+
+    const worker = async (): Promise<void> => {
+      for (let g = await next(); g; g = await next()) await handle(g);
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    await flush();
+    if (queue.length > 0) {
+      // Claimed but not started (stopping, or paused for GitLab): give them back now, not after the lease.
+      const ids = queue.splice(0).map((g) => g.id);
+      await o.store
+        .reschedule(ids, Math.max(now(), pausedUntil))
+        .catch((err: Error) => log.error({ err: err.message }, 'reaper: releasing leases failed'));
+    }
+    if (result.revoked + result.failed > 0) log.info({ ...result }, 'reaper pass');
+    return result;
+  }
+
+  /** Passes never overlap. */
+  function exclusive(): Promise<ReapResult> {
+    const p = chain.then(pass);
+    chain = p.catch(() => {});
+    return p;
+  }
+
+  /** Background trigger: coalesces triggers that arrive while a pass runs. */
+  function kick(): void {
+    if (stopping) return;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    exclusive()
+      .catch((err: Error) => log.error({ err: err.message }, 'reaper pass failed'))
+      .finally(() => {
+        busy = false;
+        if (again && !stopping) {
+          again = false;
+          kick();
+        } else {
+          void scheduleWake();
+        }
+      });
+  }
+
+  /** A timer for the next due grant (or the end of a pause), so a 1-minute grant does not wait for the interval. */
+  async function scheduleWake(): Promise<void> {
+    if (!started || stopping) return;
+    let at: number | undefined;
+    try {
+      at = await o.store.nextDueAt();
+    } catch {
+      return; // the interval keeps going
+    }
+    if (paused()) at = Math.max(at ?? pausedUntil, pausedUntil);
+    if (at === undefined || !started || stopping) return;
+    if (wake) clearTimeout(wake);
+    // Already due (it became due during the pass, or a claim failed): come back soon, but not in a tight loop.
+    const delay = at > now() ? at - now() : OVERDUE_WAKE_MS;
+    wake = setTimeout(kick, Math.min(MAX_TIMER_MS, delay));
+    wake.unref();
+  }
+
+  return {
+    async start() {
+      if (started) return;
+      started = true;
+      stopping = false;
+      try {
+        await exclusive();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'reaper: first pass failed');
+      }
+      if (stopping) return;
+      interval = setInterval(kick, intervalMs);
+      interval.unref();
+      void scheduleWake();
+    },
+    async stop() {
+      stopping = true;
+      if (interval) clearInterval(interval);
+      if (wake) clearTimeout(wake);
+      interval = undefined;
+      wake = undefined;
+      await chain;
+      started = false;
+      stopping = false;
+    },
+    async runOnce() {
+      const r = await exclusive();
+      void scheduleWake();
+      return r;
+    },
+    pausedUntil() {
+      return paused() ? pausedUntil : undefined;
+    },
+  };
+}
+
+function utcDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}

@@ -1,0 +1,354 @@
+/**
+ * LedgerStore on SQLite (better-sqlite3).
+ *
+ * - WAL journal: readers never block the writer, and a commit is one append.
+ * - synchronous=FULL: every commit is fsynced before it returns, so a grant
+ *   recorded as `minting`, then `active`, survives a power cut, not just a
+ *   process crash. (NORMAL could lose the last commits on power loss; a lost
+ *   `active` write would make the reconciler revoke a token a client holds.)
+ *   The cost is one fsync per commit; the reaper batches its writes
+ *   (markRevokedMany) so that stays cheap at hundreds of revocations a second.
+ * - busy_timeout: a second process on the same file (the CLI, a replica)
+ *   waits for the lock instead of failing at once.
+ * - Schema versioned in `schema_version`; migrations run in a transaction.
+ *
+ * better-sqlite3 is synchronous; the methods are async to fit the interface
+ * (and a PostgreSQL store later). Each statement is short and indexed.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  DuplicateGrantError,
+  type Grant,
+  GrantNotFoundError,
+  type GrantState,
+  GrantStateError,
+  type LedgerStore,
+  type LedgerTarget,
+} from './types.ts';
+
+const MIGRATIONS: string[] = [
+  // 1: grants
+  `CREATE TABLE grants (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL CHECK (state IN ('minting','active','revoking','revoked','failed')),
+     request_id TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     identity_key TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     tenant TEXT,
+     client_id TEXT,
+     object_id TEXT,
+     policy TEXT NOT NULL,
+     target_kind TEXT NOT NULL CHECK (target_kind IN ('project','group')),
+     target_ref TEXT NOT NULL,
+     scopes TEXT NOT NULL,
+     access_level INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     gitlab_expires_at TEXT NOT NULL,
+     gitlab_token_id INTEGER,
+     token_sha256 TEXT,
+     revoke_requested_at INTEGER,
+     revoked_at INTEGER,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER,
+     last_error TEXT
+   ) STRICT;
+   CREATE INDEX grants_state_expires ON grants (state, expires_at);
+   CREATE INDEX grants_state_next_attempt ON grants (state, next_attempt_at);
+   CREATE UNIQUE INDEX grants_token_sha256 ON grants (token_sha256) WHERE token_sha256 IS NOT NULL;
+   CREATE INDEX grants_identity ON grants (identity_key, state, expires_at);
+   CREATE INDEX grants_targets ON grants (gitlab_expires_at, target_kind, target_ref);`,
+];
+
+interface Row {
+  id: string;
+  state: GrantState;
+  request_id: string;
+  issuer: string;
+  identity_key: string;
+  subject: string;
+  tenant: string | null;
+  client_id: string | null;
+  object_id: string | null;
+  policy: string;
+  target_kind: 'project' | 'group';
+  target_ref: string;
+  scopes: string;
+  access_level: number;
+  created_at: number;
+  expires_at: number;
+  gitlab_expires_at: string;
+  gitlab_token_id: number | null;
+  token_sha256: string | null;
+  revoke_requested_at: number | null;
+  revoked_at: number | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+}
+
+function toGrant(r: Row): Grant {
+  const g: Grant = {
+    id: r.id,
+    state: r.state,
+    requestId: r.request_id,
+    issuer: r.issuer,
+    identityKey: r.identity_key,
+    subject: r.subject,
+    policy: r.policy,
+    targetKind: r.target_kind,
+    targetRef: r.target_ref,
+    scopes: JSON.parse(r.scopes) as string[],
+    accessLevel: r.access_level,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    gitlabExpiresAt: r.gitlab_expires_at,
+    attempts: r.attempts,
+  };
+  // Optional fields are absent, not null, so grants compare equal across backends.
+  if (r.tenant !== null) g.tenant = r.tenant;
+  if (r.client_id !== null) g.clientId = r.client_id;
+  if (r.object_id !== null) g.objectId = r.object_id;
+  if (r.gitlab_token_id !== null) g.gitlabTokenId = r.gitlab_token_id;
+  if (r.token_sha256 !== null) g.tokenSha256 = r.token_sha256;
+  if (r.revoke_requested_at !== null) g.revokeRequestedAt = r.revoke_requested_at;
+  if (r.revoked_at !== null) g.revokedAt = r.revoked_at;
+  if (r.next_attempt_at !== null) g.nextAttemptAt = r.next_attempt_at;
+  if (r.last_error !== null) g.lastError = r.last_error;
+  return g;
+}
+
+const MAX_ERROR_CHARS = 500;
+
+/** Open (creating the folder and schema if needed) a ledger at `path`, or `:memory:`. */
+export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } = {}): LedgerStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+
+  const st = {
+    insert: db.prepare(
+      `INSERT INTO grants (id, state, request_id, issuer, identity_key, subject, tenant, client_id, object_id, policy,
+         target_kind, target_ref, scopes, access_level, created_at, expires_at, gitlab_expires_at, attempts)
+       VALUES (@id, 'minting', @requestId, @issuer, @identityKey, @subject, @tenant, @clientId, @objectId, @policy,
+         @targetKind, @targetRef, @scopes, @accessLevel, @createdAt, @expiresAt, @gitlabExpiresAt, @attempts)`,
+    ),
+    get: db.prepare<[string], Row>('SELECT * FROM grants WHERE id = ?'),
+    markActive: db.prepare(
+      `UPDATE grants SET state = 'active', gitlab_token_id = ?, token_sha256 = ?, next_attempt_at = expires_at
+       WHERE id = ? AND state = 'minting'`,
+    ),
+    markFailed: db.prepare(
+      `UPDATE grants SET state = 'failed', last_error = ? WHERE id = ? AND state = 'minting'`,
+    ),
+    bySha: db.prepare<[string], Row>(
+      `SELECT * FROM grants WHERE token_sha256 = ? AND state IN ('active', 'revoking')`,
+    ),
+    // First request: due now. Later ones keep the reaper's backoff (a client retrying /revoke must not hammer GitLab).
+    requestRevoke: db.prepare<[{ now: number; id: string }]>(
+      `UPDATE grants SET state = 'revoking', revoke_requested_at = @now,
+         next_attempt_at = CASE WHEN state = 'active' THEN @now ELSE next_attempt_at END
+       WHERE id = @id AND state IN ('active', 'revoking')`,
+    ),
+    countActive: db.prepare<[string, number], { n: number }>(
+      `SELECT count(*) AS n FROM grants WHERE identity_key = ? AND state IN ('minting', 'active') AND expires_at > ?`,
+    ),
+    countAll: db.prepare<[], { n: number }>(
+      `SELECT count(*) AS n FROM grants WHERE state IN ('active', 'revoking')`,
+    ),
+    claim: db.prepare<[{ now: number; limit: number; lease: number }], Row>(
+      `UPDATE grants SET next_attempt_at = @now + @lease
+       WHERE id IN (SELECT id FROM grants WHERE state IN ('active', 'revoking') AND next_attempt_at <= @now
+                    ORDER BY next_attempt_at LIMIT @limit)
+       RETURNING *`,
+    ),
+    markRevoked: db.prepare(
+      `UPDATE grants SET state = 'revoked', revoked_at = ?, next_attempt_at = NULL WHERE id = ? AND state != 'revoked'`,
+    ),
+    failure: db.prepare(
+      `UPDATE grants SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+       WHERE id = ? AND state IN ('active', 'revoking')`,
+    ),
+    reschedule: db.prepare(
+      `UPDATE grants SET next_attempt_at = ? WHERE id = ? AND state IN ('active', 'revoking')`,
+    ),
+    failStale: db.prepare<[number], { id: string }>(
+      `UPDATE grants SET state = 'failed', last_error = 'orphan-suspect: still minting after the mint deadline'
+       WHERE state = 'minting' AND created_at < ? RETURNING id`,
+    ),
+    targets: db.prepare<[], LedgerTarget>(
+      `SELECT DISTINCT target_kind AS kind, target_ref AS ref FROM grants ORDER BY kind, ref`,
+    ),
+    targetsSince: db.prepare<[string], LedgerTarget>(
+      `SELECT DISTINCT target_kind AS kind, target_ref AS ref FROM grants WHERE gitlab_expires_at > ? ORDER BY kind, ref`,
+    ),
+    oldestOverdue: db.prepare<[{ now: number }], { t: number | null }>(
+      `SELECT min(CASE WHEN state = 'revoking' AND revoke_requested_at < expires_at THEN revoke_requested_at
+                       ELSE expires_at END) AS t
+       FROM grants WHERE state IN ('active', 'revoking') AND (expires_at <= @now OR state = 'revoking')`,
+    ),
+    nextDue: db.prepare<[], { t: number | null }>(
+      `SELECT min(next_attempt_at) AS t FROM grants WHERE state IN ('active', 'revoking')`,
+    ),
+  };
+
+  const markRevokedMany = db.transaction((ids: string[], now: number) => {
+    for (const id of ids) st.markRevoked.run(now, id);
+  });
+  const rescheduleMany = db.transaction((ids: string[], at: number) => {
+    for (const id of ids) st.reschedule.run(at, id);
+  });
+
+  let closed = false;
+  const open = (): void => {
+    if (closed) throw new Error('ledger is closed');
+  };
+
+  return {
+    async insertMinting(g) {
+      open();
+      try {
+        st.insert.run({
+          id: g.id,
+          requestId: g.requestId,
+          issuer: g.issuer,
+          identityKey: g.identityKey,
+          subject: g.subject,
+          tenant: g.tenant ?? null,
+          clientId: g.clientId ?? null,
+          objectId: g.objectId ?? null,
+          policy: g.policy,
+          targetKind: g.targetKind,
+          targetRef: g.targetRef,
+          scopes: JSON.stringify(g.scopes),
+          accessLevel: g.accessLevel,
+          createdAt: g.createdAt,
+          expiresAt: g.expiresAt,
+          gitlabExpiresAt: g.gitlabExpiresAt,
+          attempts: g.attempts ?? 0,
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+          throw new DuplicateGrantError(g.id);
+        throw err;
+      }
+    },
+    async markActive(id, v) {
+      open();
+      if (st.markActive.run(v.gitlabTokenId, v.tokenSha256, id).changes === 1) return;
+      const g = st.get.get(id);
+      if (!g) throw new GrantNotFoundError(id);
+      throw new GrantStateError(id, g.state, 'minting');
+    },
+    async markFailed(id, reason) {
+      open();
+      if (st.markFailed.run(reason.slice(0, MAX_ERROR_CHARS), id).changes === 0 && !st.get.get(id)) {
+        throw new GrantNotFoundError(id);
+      }
+    },
+    async findActiveByTokenSha(sha) {
+      open();
+      const r = st.bySha.get(sha);
+      return r ? toGrant(r) : undefined;
+    },
+    async requestRevoke(id, now) {
+      open();
+      st.requestRevoke.run({ now, id });
+    },
+    async countActive(identityKey, now) {
+      open();
+      return st.countActive.get(identityKey, now)?.n ?? 0;
+    },
+    async countAllActive() {
+      open();
+      return st.countAll.get()?.n ?? 0;
+    },
+    async claimDue(now, limit, leaseMs) {
+      open();
+      if (limit <= 0) return [];
+      return st.claim
+        .all({ now, limit, lease: leaseMs })
+        .map(toGrant)
+        .sort((a, b) => a.expiresAt - b.expiresAt);
+    },
+    async markRevoked(id, now) {
+      open();
+      st.markRevoked.run(now, id);
+    },
+    async markRevokedMany(ids, now) {
+      open();
+      if (ids.length > 0) markRevokedMany(ids, now);
+    },
+    async recordRevokeFailure(id, error, nextAttemptAt) {
+      open();
+      st.failure.run(error.slice(0, MAX_ERROR_CHARS), nextAttemptAt, id);
+    },
+    async reschedule(ids, nextAttemptAt) {
+      open();
+      if (ids.length > 0) rescheduleMany(ids, nextAttemptAt);
+    },
+    async failStaleMinting(olderThan) {
+      open();
+      return st.failStale.all(olderThan).map((r) => r.id);
+    },
+    async knownTargets(now) {
+      open();
+      const rows = now === undefined ? st.targets.all() : st.targetsSince.all(utcDate(now));
+      return rows.map((r) => ({ kind: r.kind, ref: r.ref }));
+    },
+    async getById(id) {
+      open();
+      const r = st.get.get(id);
+      return r ? toGrant(r) : undefined;
+    },
+    async oldestOverdue(now) {
+      open();
+      return st.oldestOverdue.get({ now })?.t ?? undefined;
+    },
+    async nextDueAt() {
+      open();
+      return st.nextDue.get()?.t ?? undefined;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}
+
+function utcDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const run = db.transaction(() => {
+    const row = db
+      .prepare<[], { version: number }>('SELECT max(version) AS version FROM schema_version')
+      .get();
+    const current = row?.version ?? 0;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `ledger schema version ${current} is newer than this tanuki-sts (${MIGRATIONS.length})`,
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      db.exec(MIGRATIONS[v] as string);
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
+    }
+  });
+  // IMMEDIATE: two processes opening a fresh file at once do not both migrate.
+  run.immediate();
+}

@@ -1,0 +1,176 @@
+/**
+ * The grant ledger: one row per token the STS mints, written before GitLab is
+ * called and kept after revocation. `LedgerStore` is the storage interface;
+ * SQLite implements it now (sqlite.ts), PostgreSQL later. Every method is
+ * async and takes and returns plain data, so any backend fits. The contract
+ * every implementation must meet is the test suite in contract.ts.
+ *
+ * Lifecycle:
+ *
+ *   minting ──markActive──▶ active ──requestRevoke──▶ revoking
+ *      │                      │                          │
+ *      │ markFailed /         └──────── markRevoked ◀────┘   (reaper, POST /revoke, reconciler)
+ *      ▼ failStaleMinting                  │
+ *   failed ──(reconciler revoked a token named for it)──▶ revoked
+ */
+import type { TargetKind } from '../gitlab/index.ts';
+
+export type GrantState = 'minting' | 'active' | 'revoking' | 'revoked' | 'failed';
+
+export interface Grant {
+  /** Random UUID; also the last part of the GitLab token name `tanuki-sts/<server.id>/<policy>/<id>`. */
+  id: string;
+  state: GrantState;
+  requestId: string;
+  issuer: string;
+  /** Key for per-identity limits (issuer + subject), see identity/types.ts. */
+  identityKey: string;
+  subject: string;
+  tenant?: string;
+  clientId?: string;
+  objectId?: string;
+  policy: string;
+  targetKind: TargetKind;
+  targetRef: string;
+  scopes: string[];
+  accessLevel: number;
+  /** Epoch ms. */
+  createdAt: number;
+  /** End of the STS TTL, epoch ms: the reaper revokes the token then. */
+  expiresAt: number;
+  /** The `expires_at` date sent to GitLab (the backstop). */
+  gitlabExpiresAt: string;
+  gitlabTokenId?: number;
+  /** SHA-256 (hex) of the token: the only form of the token the ledger ever holds. */
+  tokenSha256?: string;
+  revokeRequestedAt?: number;
+  revokedAt?: number;
+  /** Failed revocation attempts. */
+  attempts: number;
+  /**
+   * For active/revoking grants: when the reaper may next work on it (the TTL
+   * end, `now` after a revoke request, a backoff after a failure, or the end of
+   * a reaper's lease).
+   */
+  nextAttemptAt?: number;
+  lastError?: string;
+}
+
+/** What insertMinting takes: a grant before GitLab is called. */
+export interface NewGrant {
+  id: string;
+  state?: 'minting';
+  requestId: string;
+  issuer: string;
+  identityKey: string;
+  subject: string;
+  tenant?: string;
+  clientId?: string;
+  objectId?: string;
+  policy: string;
+  targetKind: TargetKind;
+  targetRef: string;
+  scopes: string[];
+  accessLevel: number;
+  createdAt: number;
+  expiresAt: number;
+  gitlabExpiresAt: string;
+  attempts?: number;
+}
+
+export interface LedgerTarget {
+  kind: TargetKind;
+  ref: string;
+}
+
+export interface LedgerStore {
+  /** Record a grant in state `minting`, before GitLab is called. Throws DuplicateGrantError on a reused id. */
+  insertMinting(g: NewGrant): Promise<void>;
+  /**
+   * minting → active, with GitLab's token id and the token's SHA-256. Throws
+   * GrantStateError when the grant is no longer minting (e.g. swept as stale):
+   * the caller must then revoke the token rather than hand it out.
+   */
+  markActive(id: string, v: { gitlabTokenId: number; tokenSha256: string }): Promise<void>;
+  /** minting → failed (GitLab refused, or may or may not have minted). A no-op in any other state. */
+  markFailed(id: string, reason: string): Promise<void>;
+  /** The active or revoking grant whose token hashes to `sha`. */
+  findActiveByTokenSha(sha: string): Promise<Grant | undefined>;
+  /** active → revoking, due at once. A no-op for a grant already revoking, revoked or failed. */
+  requestRevoke(id: string, now: number): Promise<void>;
+  /** Grants of one identity still minting or active whose TTL has not ended (the per-identity cap). */
+  countActive(identityKey: string, now: number): Promise<number>;
+  /** Grants whose token exists and is not yet revoked (active + revoking): the active-grants gauge. */
+  countAllActive(): Promise<number>;
+  /**
+   * Up to `limit` active/revoking grants with nextAttemptAt <= now, earliest
+   * first, leased: their nextAttemptAt moves to now + leaseMs in the same
+   * write, so another reaper (replica) does not take them meanwhile.
+   */
+  claimDue(now: number, limit: number, leaseMs: number): Promise<Grant[]>;
+  /** → revoked (from any state but revoked; a no-op then). */
+  markRevoked(id: string, now: number): Promise<void>;
+  /** markRevoked for many grants in one write (the reaper's batches). */
+  markRevokedMany(ids: string[], now: number): Promise<void>;
+  /** Count a failed revocation attempt and set when to try again. */
+  recordRevokeFailure(id: string, error: string, nextAttemptAt: number): Promise<void>;
+  /** Release leases without counting an attempt (reaper stopping or pausing for GitLab's rate limit). */
+  reschedule(ids: string[], nextAttemptAt: number): Promise<void>;
+  /**
+   * minting grants created before `olderThan` (the process died mid-call) →
+   * failed, `lastError` "orphan-suspect"; the reconciler revokes any GitLab
+   * token named for them. Returns their ids.
+   */
+  failStaleMinting(olderThan: number): Promise<string[]>;
+  /**
+   * Every project/group ever minted for. With `now`, only those with a grant
+   * whose GitLab expiry date is still ahead (older tokens have expired in GitLab).
+   */
+  knownTargets(now?: number): Promise<LedgerTarget[]>;
+  getById(id: string): Promise<Grant | undefined>;
+  /** When the longest-waiting overdue grant fell due (TTL end or revoke request), epoch ms; for the reaper-lag metric. */
+  oldestOverdue(now: number): Promise<number | undefined>;
+  /** Earliest nextAttemptAt of any active/revoking grant: when the reaper should wake. */
+  nextDueAt(): Promise<number | undefined>;
+  close(): Promise<void>;
+}
+
+/** A log the reaper and reconciler write to (pino's Logger fits). */
+export interface LedgerLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export class LedgerError extends Error {
+  static readonly code: string = 'ERR_LEDGER';
+  readonly code: string = LedgerError.code;
+}
+
+export class GrantNotFoundError extends LedgerError {
+  static override readonly code = 'ERR_GRANT_NOT_FOUND';
+  override readonly code = GrantNotFoundError.code;
+  constructor(id: string) {
+    super(`grant ${id} not found`);
+    this.name = 'GrantNotFoundError';
+  }
+}
+
+export class GrantStateError extends LedgerError {
+  static override readonly code = 'ERR_GRANT_STATE';
+  override readonly code = GrantStateError.code;
+  constructor(id: string, state: GrantState, wanted: string) {
+    super(`grant ${id} is ${state}, expected ${wanted}`);
+    this.name = 'GrantStateError';
+  }
+}
+
+export class DuplicateGrantError extends LedgerError {
+  static override readonly code = 'ERR_GRANT_DUPLICATE';
+  override readonly code = DuplicateGrantError.code;
+  constructor(id: string) {
+    super(`grant ${id} already exists`);
+    this.name = 'DuplicateGrantError';
+  }
+}
