@@ -2,6 +2,7 @@
 // Runs every *.test.ts under src/ and test/ with node:test (through tsx).
 // Node 20's --test does not expand globs, so the files are listed here.
 // Usage: npm test [-- <substring filter of paths>...]
+//        npm run test:chaos   (the long fault tests, *.chaos.ts, which npm test skips)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,12 +12,14 @@ function walk(dir, out) {
     if (name === 'node_modules' || name.startsWith('.')) continue;
     const p = join(dir, name);
     if (statSync(p).isDirectory()) walk(p, out);
-    else if (name.endsWith('.test.ts')) out.push(p);
+    else if (name.endsWith(suffix)) out.push(p);
   }
   return out;
 }
 
-const filters = process.argv.slice(2);
+const chaos = process.argv.includes('--chaos');
+const suffix = chaos ? '.chaos.ts' : '.test.ts';
+const filters = process.argv.slice(2).filter((a) => a !== '--chaos');
 const files = ['src', 'test']
   .flatMap((d) => walk(d, []))
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))

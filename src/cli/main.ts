@@ -4,6 +4,7 @@
  * servers and tests call.
  */
 import { Command, CommanderError } from 'commander';
+import { registerClientCommands } from './commands/client.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerEmulateCommands } from './commands/emulate.ts';
 import { registerServeCommand } from './commands/serve.ts';
@@ -14,7 +15,10 @@ export function buildProgram(): Command {
       'Security token service: exchange an Entra ID (or OIDC) token for a short-lived GitLab access token',
     )
     .version('0.1.0')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Before the sub-commands are added, so that they inherit it (usage errors exit 2).
+    .exitOverride();
+  registerClientCommands(program);
   registerServeCommand(program);
   registerEmulateCommands(program);
   registerDevCommand(program);
@@ -23,7 +27,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (err) {

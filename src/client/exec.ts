@@ -1,0 +1,99 @@
+/**
+ * `tanuki-sts exec`: run a command with the token in its environment and
+ * git configured to use it, then revoke the token whatever happens.
+ *
+ * Git is configured through GIT_CONFIG_COUNT/GIT_CONFIG_KEY_n/VALUE_n
+ * (git ≥ 2.31, "command" scope, see git-config(1) ENVIRONMENT): nothing is
+ * written to any git config file, and the token lives only in environment
+ * values, never in an argv that `ps` shows. We set
+ * `http.<gitlab>/.extraHeader = Authorization: Basic base64(oauth2:TOKEN)`
+ * rather than a credential helper, so no other configured helper (store,
+ * osxkeychain…) is ever handed the token to persist.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { UsageError } from './errors.ts';
+import { basicAuth } from './formats.ts';
+import type { Env } from './settings.ts';
+
+/** Environment additions for the child: GITLAB_TOKEN plus git config entries appended after any existing ones. */
+export function gitEnvFor(gitlabUrl: string | undefined, token: string, env: Env): Record<string, string> {
+  const out: Record<string, string> = { GITLAB_TOKEN: token };
+  if (!gitlabUrl) return out;
+  const countText = env.GIT_CONFIG_COUNT?.trim();
+  const count = countText ? Number(countText) : 0;
+  if (!Number.isInteger(count) || count < 0) {
+    throw new UsageError(
+      `GIT_CONFIG_COUNT is "${countText?.slice(0, 20)}", not a count; git would refuse it too`,
+    );
+  }
+  const url = `${gitlabUrl.replace(/\/+$/, '')}/`;
+  out[`GIT_CONFIG_KEY_${count}`] = `http.${url}.extraHeader`;
+  out[`GIT_CONFIG_VALUE_${count}`] = `Authorization: Basic ${basicAuth(token)}`;
+  out.GIT_CONFIG_COUNT = String(count + 1);
+  return out;
+}
+
+export interface RunOptions {
+  command: string[];
+  env: NodeJS.ProcessEnv;
+  /** Runs after the child has ended (any way); its failure is reported, not thrown. */
+  after: () => Promise<void>;
+  warn: (line: string) => void;
+  /** For tests: which process receives signals (default: this one). */
+  signalSource?: NodeJS.EventEmitter;
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Runs the command with inherited stdio; returns its exit code, 128+n when
+ * it died of signal n, 127 when it could not be found, 126 when not executable.
+ * SIGINT/SIGTERM/SIGHUP sent to us are forwarded to the child; we then wait
+ * for it, run `after` (revocation), and return.
+ */
+export async function runCommand(opts: RunOptions): Promise<number> {
+  const [file, ...args] = opts.command;
+  if (!file) throw new UsageError('exec needs a command: tanuki-sts exec [options] -- <command> [args…]');
+  const source = opts.signalSource ?? process;
+  let child: ReturnType<typeof spawn> | undefined;
+  // Installed until revocation is over: a signal during `after` must not kill us before the token is revoked.
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  for (const sig of FORWARDED) {
+    const h = () => {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill(sig);
+    };
+    handlers.set(sig, h);
+    source.on(sig, h);
+  }
+  try {
+    const code = await new Promise<number>((resolve) => {
+      let settled = false;
+      const done = (n: number) => {
+        if (!settled) resolve(n);
+        settled = true;
+      };
+      child = spawn(file, args, { stdio: 'inherit', env: opts.env });
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        opts.warn(
+          err.code === 'ENOENT'
+            ? `command not found: ${file}`
+            : `cannot run ${file}: ${err.code ?? err.message}`,
+        );
+        done(err.code === 'ENOENT' ? 127 : 126);
+      });
+      child.once('exit', (exitCode, signal) => {
+        if (signal) done(128 + (constants.signals[signal] ?? 0));
+        else done(exitCode ?? 1);
+      });
+    });
+    try {
+      await opts.after();
+    } catch (err) {
+      opts.warn((err as Error).message);
+    }
+    return code;
+  } finally {
+    for (const [sig, h] of handlers) source.removeListener(sig, h);
+  }
+}
