@@ -11,9 +11,13 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stateDir = mkdtempSync(join(tmpdir(), 'tanuki-demo-'));
 const devJson = join(stateDir, 'dev.json');
-const stack = spawn(process.execPath, [join(root, 'bin/tanuki-sts.js'), 'dev', '--quiet', '--state-dir', stateDir], {
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
+const stack = spawn(
+  process.execPath,
+  [join(root, 'bin/tanuki-sts.js'), 'dev', '--quiet', '--state-dir', stateDir],
+  {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  },
+);
 let exited = false;
 stack.on('exit', () => {
   exited = true;
@@ -27,7 +31,10 @@ try {
     if (Date.now() > deadline) throw new Error('the dev stack did not become ready within 120 s');
     await new Promise((r) => setTimeout(r, 200));
   }
-  const r = spawnSync('bash', [join(stateDir, 'walkthrough.sh')], { stdio: 'inherit', env: { ...process.env, HOME: stateDir } });
+  const r = spawnSync('bash', [join(stateDir, 'walkthrough.sh')], {
+    stdio: 'inherit',
+    env: { ...process.env, HOME: stateDir },
+  });
   code = r.status ?? 1;
   console.log(code === 0 ? 'demo: every step passed' : `demo: FAILED (exit ${code})`);
 } catch (err) {

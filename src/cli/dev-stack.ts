@@ -59,7 +59,11 @@ function writeAtomic(path: string, content: string, mode = 0o600): void {
   renameSync(tmp, path);
 }
 
-export async function startDevStack(options: { stateDir: string; portBase?: number; quietSts?: boolean }): Promise<DevStack> {
+export async function startDevStack(options: {
+  stateDir: string;
+  portBase?: number;
+  quietSts?: boolean;
+}): Promise<DevStack> {
   const { stateDir, portBase } = options;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const devJsonPath = join(stateDir, 'dev.json');

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerClientCommands } from './commands/client.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerEmulateCommands } from './commands/emulate.ts';
+import { registerPolicyCommand } from './commands/policy.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerEmulateCommands(program);
   registerDevCommand(program);
+  registerPolicyCommand(program);
   return program;
 }
 

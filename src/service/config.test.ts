@@ -20,7 +20,12 @@ function base(): Record<string, unknown> {
         name: 'image-build',
         issuer: 'contoso',
         match: { appid: '11111111-2222-3333-4444-555555555555', roles: { contains: 'GitLab.Read' } },
-        grant: { projects: ['platform/internal-lib', 4242], scopes: ['read_repository'], role: 'reporter', ttl: { default: '15m', max: '1h' } },
+        grant: {
+          projects: ['platform/internal-lib', 4242],
+          scopes: ['read_repository'],
+          role: 'reporter',
+          ttl: { default: '15m', max: '1h' },
+        },
       },
     ],
   };
@@ -54,7 +59,10 @@ describe('config', () => {
   });
 
   it('default server id differs by port', () => {
-    assert.notEqual(defaultServerId('https://sts.example.com'), defaultServerId('https://sts.example.com:8443'));
+    assert.notEqual(
+      defaultServerId('https://sts.example.com'),
+      defaultServerId('https://sts.example.com:8443'),
+    );
   });
 
   it('names each wrong key', () => {
@@ -65,10 +73,22 @@ describe('config', () => {
     p.grant.role = 'admin';
     p.grant.scopes = ['sudo'];
     const issues = issuesOf(bad);
-    assert.ok(issues.some((i) => i.startsWith('server.publicUrl:')), issues.join('\n'));
-    assert.ok(issues.some((i) => i.startsWith('gitlab.url:')), issues.join('\n'));
-    assert.ok(issues.some((i) => i.startsWith('policies[0].grant.role:')), issues.join('\n'));
-    assert.ok(issues.some((i) => i.startsWith('policies[0].grant.scopes[0]:')), issues.join('\n'));
+    assert.ok(
+      issues.some((i) => i.startsWith('server.publicUrl:')),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.some((i) => i.startsWith('gitlab.url:')),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.some((i) => i.startsWith('policies[0].grant.role:')),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.some((i) => i.startsWith('policies[0].grant.scopes[0]:')),
+      issues.join('\n'),
+    );
   });
 
   it('refuses unknown keys, an empty audience list and unknown issuers in policies', () => {
@@ -91,8 +111,10 @@ describe('config', () => {
     assert.equal(isAllowedUrl('https://user:pw@gitlab.example.com'), false);
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV} is the config syntax under test
   it('expands ${ENV} and reports a missing variable', () => {
     const c = base();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV} is the config syntax under test
     (c.gitlab as Record<string, unknown>).token = '${MY_TOKEN}';
     assert.equal(parseConfig(c, { env: { MY_TOKEN: 'glpat-x' } }).gitlab.token, 'glpat-x');
     assert.deepEqual(issuesOf(c, {}), ['gitlab.token: environment variable MY_TOKEN is not set']);
@@ -104,8 +126,14 @@ describe('config', () => {
     p.match!.sub = { pattern: '(' };
     (p.grant as Record<string, unknown>).ttl = { default: '2h', max: '1h' };
     const issues = issuesOf(c);
-    assert.ok(issues.some((i) => i.startsWith('policies[0].match.sub:')), issues.join('\n'));
-    assert.ok(issues.some((i) => i.startsWith('policies[0].grant.ttl:')), issues.join('\n'));
+    assert.ok(
+      issues.some((i) => i.startsWith('policies[0].match.sub:')),
+      issues.join('\n'),
+    );
+    assert.ok(
+      issues.some((i) => i.startsWith('policies[0].grant.ttl:')),
+      issues.join('\n'),
+    );
   });
 
   describe('files', () => {

@@ -41,7 +41,10 @@ export function isLoopbackHost(hostname: string): boolean {
 
 const httpsUrl = z
   .string()
-  .refine(isAllowedUrl, 'expected an https URL (http only for loopback hosts), without credentials or fragment');
+  .refine(
+    isAllowedUrl,
+    'expected an https URL (http only for loopback hosts), without credentials or fragment',
+  );
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try {
@@ -165,7 +168,9 @@ const policySchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"'),
     issuer: z.string().min(1),
-    match: z.record(z.string(), matcher).refine((m) => Object.keys(m).length > 0, 'at least one claim to match'),
+    match: z
+      .record(z.string(), matcher)
+      .refine((m) => Object.keys(m).length > 0, 'at least one claim to match'),
     grant: z
       .object({
         projects: z.array(targetRef).default([]),
@@ -243,10 +248,7 @@ const rawSchema = z
       })
       .strict()
       .default({ interval: 5, concurrency: 32, reconcileInterval: 300 }),
-    audit: z
-      .object({ file: z.string().optional() })
-      .strict()
-      .default({}),
+    audit: z.object({ file: z.string().optional() }).strict().default({}),
   })
   .strict();
 
@@ -312,11 +314,17 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   return `${key.replace(/\.\[/g, '[') || '(root)'}: ${issue.message}`;
 }
 
-function resolveSecret(ref: z.output<typeof secretRef>, baseDir: string, key: string, env: NodeJS.ProcessEnv): string {
+function resolveSecret(
+  ref: z.output<typeof secretRef>,
+  baseDir: string,
+  key: string,
+  env: NodeJS.ProcessEnv,
+): string {
   if (typeof ref === 'string') return ref;
   if ('env' in ref) {
     const v = env[ref.env];
-    if (!v) throw new ConfigError('invalid configuration', [`${key}: environment variable ${ref.env} is not set`]);
+    if (!v)
+      throw new ConfigError('invalid configuration', [`${key}: environment variable ${ref.env} is not set`]);
     return v.trim();
   }
   try {
@@ -349,7 +357,8 @@ export function parseConfig(input: unknown, options: LoadOptions = {}): StsConfi
   if (!parsed.success) throw new ConfigError('invalid configuration', parsed.error.issues.map(formatIssue));
   const raw = parsed.data;
 
-  const rel = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(baseDir, p));
+  const rel = (p: string | undefined) =>
+    p === undefined ? undefined : isAbsolute(p) ? p : resolve(baseDir, p);
   const issuers: Record<string, IssuerConfig> = {};
   for (const [name, iss] of Object.entries(raw.issuers)) {
     const maxTokenLifetime = iss.maxTokenLifetime ?? raw.tokens.maxLifetime;

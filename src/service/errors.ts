@@ -22,7 +22,12 @@ export class StsError extends Error {
     readonly reason: string = description,
     readonly retryAfterSeconds?: number,
   ) {
+    // A refusal is an answer, not a bug: its stack is never shown or logged, and
+    // capturing one costs more than the rest of a garbage-token refusal (bench/).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(description);
+    Error.stackTraceLimit = limit;
   }
 }
 
@@ -68,7 +73,11 @@ export class RateLimitedError extends StsError {
 
 export class UnavailableError extends StsError {
   override readonly code = 'ERR_UNAVAILABLE';
-  constructor(reason: string, retryAfterSeconds = 5, description = 'the service is temporarily unavailable; retry later') {
+  constructor(
+    reason: string,
+    retryAfterSeconds = 5,
+    description = 'the service is temporarily unavailable; retry later',
+  ) {
     super(503, 'temporarily_unavailable', description, reason, retryAfterSeconds);
   }
 }

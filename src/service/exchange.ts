@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { GitlabNotFoundError, GitlabUnavailableError, gitlabExpiryDate } from '../gitlab/index.ts';
 import type { Identity } from '../identity/types.ts';
 import { identityKey } from '../identity/types.ts';
-import { callerMatchesAnyPolicy, decide, parseTarget } from '../policy/index.ts';
 import { tokenName } from '../ledger/index.ts';
+import { callerMatchesAnyPolicy, decide, parseTarget } from '../policy/index.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { AuditEvent } from './audit.ts';
 import type { StsContext } from './context.ts';
@@ -70,7 +70,9 @@ export function parseExchangeRequest(params: FormParams): ParsedRequest {
   }
   const requested = params.get('requested_token_type');
   if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS_TOKEN) {
-    throw new InvalidRequestError('requested_token_type must be urn:ietf:params:oauth:token-type:access_token');
+    throw new InvalidRequestError(
+      'requested_token_type must be urn:ietf:params:oauth:token-type:access_token',
+    );
   }
   if (params.has('actor_token') || params.has('actor_token_type')) {
     throw new InvalidRequestError('actor tokens (delegation) are not supported');
@@ -137,13 +139,19 @@ export async function exchangeToken(
   ctx: ExchangeContext,
 ): Promise<TokenResponse> {
   const started = performance.now();
-  const audit: AuditEvent = { event: 'exchange', requestId: ctx.requestId, clientIp: ctx.clientIp, outcome: 'error' };
+  const audit: AuditEvent = {
+    event: 'exchange',
+    requestId: ctx.requestId,
+    clientIp: ctx.clientIp,
+    outcome: 'error',
+  };
   try {
     const response = await runExchange(sts, params, ctx, audit);
     audit.outcome = 'granted';
     return response;
   } catch (err) {
-    const e = err instanceof StsError ? err : new ServerError(`unexpected: ${(err as Error)?.message ?? err}`);
+    const e =
+      err instanceof StsError ? err : new ServerError(`unexpected: ${(err as Error)?.message ?? err}`);
     audit.outcome = e.error;
     audit.reason = e.reason;
     throw e;
@@ -166,12 +174,19 @@ async function runExchange(
 
   const target = parseTarget({ resource: req.resource, audience: req.audience }, sts.config.gitlab.url);
   if ('error' in target && target.error !== 'invalid_target') {
-    throw new InvalidRequestError('resource or audience is not a valid GitLab project or group', target.reason);
+    throw new InvalidRequestError(
+      'resource or audience is not a valid GitLab project or group',
+      target.reason,
+    );
   }
 
   const ipWait = sts.limits.perIp.take(ctx.clientIp);
   if (ipWait > 0) {
-    throw new RateLimitedError('too many requests from this address; retry later', 'per-IP rate limit', ipWait);
+    throw new RateLimitedError(
+      'too many requests from this address; retry later',
+      'per-IP rate limit',
+      ipWait,
+    );
   }
 
   let identity: Identity;
@@ -192,14 +207,19 @@ async function runExchange(
   // A target outside the configured GitLab is refused only now, so that the
   // error precedence holds: an invalid caller learns nothing about targets.
   if ('error' in target) {
-    if (!callerMatchesAnyPolicy(sts.policies, identity)) throw subjectTokenRefused('no policy matches the caller');
+    if (!callerMatchesAnyPolicy(sts.policies, identity))
+      throw subjectTokenRefused('no policy matches the caller');
     throw new InvalidTargetError(target.reason);
   }
 
   const key = identityKey(identity);
   const idWait = sts.limits.perIdentity.take(key);
   if (idWait > 0) {
-    throw new RateLimitedError('too many exchanges for this identity; retry later', 'per-identity rate limit', idWait);
+    throw new RateLimitedError(
+      'too many exchanges for this identity; retry later',
+      'per-identity rate limit',
+      idWait,
+    );
   }
 
   const decision = decide(sts.policies, identity, {
@@ -209,7 +229,10 @@ async function runExchange(
     ttlSeconds: req.ttlSeconds,
   });
   if (!decision.ok) {
-    const reason = decision.reasons.map((r: { policy: string; reason: string }) => `${r.policy}: ${r.reason}`).join('; ') || 'no policy';
+    const reason =
+      decision.reasons
+        .map((r: { policy: string; reason: string }) => `${r.policy}: ${r.reason}`)
+        .join('; ') || 'no policy';
     if (decision.error === 'invalid_target') throw new InvalidTargetError(reason);
     if (decision.error === 'invalid_scope') throw new InvalidScopeError(reason);
     throw subjectTokenRefused(`no policy matches: ${reason}`);
@@ -278,7 +301,8 @@ async function runExchange(
     // GitLab may or may not have created the token (a lost answer): the grant
     // stays recorded as failed and the reconciler revokes any token named for it.
     await sts.store.markFailed(grantId, String((err as Error).message)).catch(() => {});
-    if (err instanceof GitlabNotFoundError) throw new InvalidTargetError(`GitLab: ${decision.target.kind} not found`);
+    if (err instanceof GitlabNotFoundError)
+      throw new InvalidTargetError(`GitLab: ${decision.target.kind} not found`);
     if (err instanceof GitlabUnavailableError) {
       throw new UnavailableError(`GitLab unavailable: ${err.message}`, err.retryAfterSeconds);
     }

@@ -13,9 +13,11 @@ export type FormParams = ReadonlyMap<string, string>;
 export function parseForm(body: string): FormParams {
   const params = new Map<string, string>();
   if (body.length === 0) return params;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
   if (/[^\x20-\x7e]/.test(body)) {
-    throw new InvalidRequestError('the request body must be form-urlencoded ASCII', 'non-ASCII byte in form body');
+    throw new InvalidRequestError(
+      'the request body must be form-urlencoded ASCII',
+      'non-ASCII byte in form body',
+    );
   }
   const pairs = body.split('&');
   if (pairs.length > MAX_PARAMS) {
@@ -29,7 +31,10 @@ export function parseForm(body: string): FormParams {
     const name = decode(rawName);
     const value = decode(rawValue);
     if (params.has(name)) {
-      throw new InvalidRequestError('a parameter was given more than once', `duplicate parameter ${safeName(name)}`);
+      throw new InvalidRequestError(
+        'a parameter was given more than once',
+        `duplicate parameter ${safeName(name)}`,
+      );
     }
     params.set(name, value);
   }
@@ -40,7 +45,10 @@ function decode(s: string): string {
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
-    throw new InvalidRequestError('the request body is not valid form-urlencoded UTF-8', 'bad percent-encoding');
+    throw new InvalidRequestError(
+      'the request body is not valid form-urlencoded UTF-8',
+      'bad percent-encoding',
+    );
   }
 }
 

@@ -15,7 +15,12 @@ export async function revokeToken(
   params: FormParams,
   ctx: { requestId: string; clientIp: string },
 ): Promise<void> {
-  const audit: AuditEvent = { event: 'revoke', requestId: ctx.requestId, clientIp: ctx.clientIp, outcome: 'ignored' };
+  const audit: AuditEvent = {
+    event: 'revoke',
+    requestId: ctx.requestId,
+    clientIp: ctx.clientIp,
+    outcome: 'ignored',
+  };
   try {
     const token = params.get('token');
     if (!token) throw new InvalidRequestError('token is required');

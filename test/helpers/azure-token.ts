@@ -9,10 +9,15 @@
 import { ClientSecretCredential } from '@azure/identity';
 
 const { AZURE_AUTHORITY_HOST, AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, SCOPE } = process.env;
-const credential = new ClientSecretCredential(AZURE_TENANT_ID ?? '', AZURE_CLIENT_ID ?? '', AZURE_CLIENT_SECRET ?? '', {
-  authorityHost: AZURE_AUTHORITY_HOST,
-  disableInstanceDiscovery: true,
-});
+const credential = new ClientSecretCredential(
+  AZURE_TENANT_ID ?? '',
+  AZURE_CLIENT_ID ?? '',
+  AZURE_CLIENT_SECRET ?? '',
+  {
+    authorityHost: AZURE_AUTHORITY_HOST,
+    disableInstanceDiscovery: true,
+  },
+);
 try {
   const t = await credential.getToken(SCOPE ?? '');
   process.stdout.write(JSON.stringify({ token: t.token }));

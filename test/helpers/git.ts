@@ -1,26 +1,36 @@
-/** Real `git` as the client: clone with a token passed through the environment. */
-import { spawnSync } from 'node:child_process';
+/**
+ * Real `git` as the client: clone with a token passed through the environment.
+ * Asynchronous on purpose: the emulators usually run in the test's own process,
+ * so a blocking spawnSync would leave nobody to answer git.
+ */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export function gitClone(repoUrl: string, token: string): { ok: boolean; stderr: string } {
+export async function gitClone(repoUrl: string, token: string): Promise<{ ok: boolean; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tanuki-clone-'));
   try {
-    const r = spawnSync('git', ['clone', '-q', repoUrl, join(dir, 'repo')], {
-      encoding: 'utf8',
-      timeout: 30_000,
-      env: {
-        PATH: process.env.PATH,
-        HOME: dir,
-        GIT_CONFIG_NOSYSTEM: '1',
-        GIT_TERMINAL_PROMPT: '0',
-        GIT_CONFIG_COUNT: '1',
-        GIT_CONFIG_KEY_0: 'http.extraHeader',
-        GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`oauth2:${token}`).toString('base64')}`,
-      },
+    return await new Promise((resolve) => {
+      execFile(
+        'git',
+        ['clone', '-q', repoUrl, join(dir, 'repo')],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: {
+            PATH: process.env.PATH,
+            HOME: dir,
+            GIT_CONFIG_NOSYSTEM: '1',
+            GIT_TERMINAL_PROMPT: '0',
+            GIT_CONFIG_COUNT: '1',
+            GIT_CONFIG_KEY_0: 'http.extraHeader',
+            GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`oauth2:${token}`).toString('base64')}`,
+          },
+        },
+        (err, _stdout, stderr) => resolve({ ok: !err, stderr }),
+      );
     });
-    return { ok: r.status === 0, stderr: r.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

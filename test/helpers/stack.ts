@@ -67,20 +67,34 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         caFile: entra.caFile,
         audiences: [seed.resourceUri, seed.resourceClientId],
       },
-      ci: { oidc: { issuer: `${entra.url}/_emulator/oidc` }, caFile: entra.caFile, audiences: ['http://127.0.0.1:8600'] },
+      ci: {
+        oidc: { issuer: `${entra.url}/_emulator/oidc` },
+        caFile: entra.caFile,
+        audiences: ['http://127.0.0.1:8600'],
+      },
     },
     policies: [
       {
         name: 'image-build',
         issuer: 'contoso',
         match: { appid: seed.pipelineClientId, roles: { contains: 'GitLab.Read' } },
-        grant: { projects: [PROJECT], scopes: ['read_repository', 'read_api'], role: 'reporter', ttl: { default: '15m', max: '1h' } },
+        grant: {
+          projects: [PROJECT],
+          scopes: ['read_repository', 'read_api'],
+          role: 'reporter',
+          ttl: { default: '15m', max: '1h' },
+        },
       },
       {
         name: 'ci-main',
         issuer: 'ci',
         match: { sub: { pattern: 'project_path:platform/[^:]+:ref_type:branch:ref:main' } },
-        grant: { groups: ['platform'], scopes: ['read_repository'], role: 'reporter', ttl: { default: '5m', max: '10m' } },
+        grant: {
+          groups: ['platform'],
+          scopes: ['read_repository'],
+          role: 'reporter',
+          ttl: { default: '5m', max: '10m' },
+        },
       },
     ],
   };
@@ -112,7 +126,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /** POST a form to the STS and return status, headers and parsed JSON. */
-export async function postForm(url: string, form: Record<string, string> | string, headers: Record<string, string> = {}) {
+export async function postForm(
+  url: string,
+  form: Record<string, string> | string,
+  headers: Record<string, string> = {},
+) {
   const body = typeof form === 'string' ? form : new URLSearchParams(form).toString();
   const res = await fetch(url, {
     method: 'POST',
@@ -146,6 +164,7 @@ export function assertNoSecrets(texts: string[], label = 'output'): void {
   const glpat = /glpat-[A-Za-z0-9_-]{8,}/;
   const jwt = /eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/;
   for (const t of texts) {
-    if (glpat.test(t) || jwt.test(t)) throw new Error(`${label} contains a token: ${t.slice(0, 200).replace(/[A-Za-z0-9_-]{30,}/g, '[…]')}`);
+    if (glpat.test(t) || jwt.test(t))
+      throw new Error(`${label} contains a token: ${t.slice(0, 200).replace(/[A-Za-z0-9_-]{30,}/g, '[…]')}`);
   }
 }

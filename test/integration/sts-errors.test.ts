@@ -45,13 +45,25 @@ describe('STS errors', () => {
       clientSecret: s.seed.pipelineClientSecret,
       scope: `${s.seed.resourceUri}/.default`,
     });
-    secrets = ['image-build', 'second-policy', 'secret-project', 'GitLab.Read', s.seed.pipelineClientId, 'glpat-'];
+    secrets = [
+      'image-build',
+      'second-policy',
+      'secret-project',
+      'GitLab.Read',
+      s.seed.pipelineClientId,
+      'glpat-',
+    ];
   });
   after(() => s.close());
   const token = (form: Record<string, string>) => postForm(`${s.sts.url}/token`, form);
 
   it('unsupported_grant_type', async () => {
-    assertOAuthError(await token({ grant_type: 'client_credentials' }), 400, 'unsupported_grant_type', secrets);
+    assertOAuthError(
+      await token({ grant_type: 'client_credentials' }),
+      400,
+      'unsupported_grant_type',
+      secrets,
+    );
   });
 
   it('invalid_request: missing, duplicated and refused parameters, wrong content type', async () => {
@@ -67,7 +79,9 @@ describe('STS errors', () => {
     }
     const dup = `${new URLSearchParams(base).toString()}&audience=${encodeURIComponent(PROJECT)}`;
     assertOAuthError(await postForm(`${s.sts.url}/token`, dup), 400, 'invalid_request', secrets);
-    const json = await postForm(`${s.sts.url}/token`, JSON.stringify(base), { 'content-type': 'application/json' });
+    const json = await postForm(`${s.sts.url}/token`, JSON.stringify(base), {
+      'content-type': 'application/json',
+    });
     assertOAuthError(json, 400, 'invalid_request', secrets);
   });
 
@@ -89,12 +103,22 @@ describe('STS errors', () => {
       { resource: 'https://gitlab.attacker.example/platform/internal-lib' },
     ];
     for (const target of targets) {
-      assertOAuthError(await token({ ...EXCHANGE, subject_token: subject, ...target }), 400, 'invalid_target', secrets);
+      assertOAuthError(
+        await token({ ...EXCHANGE, subject_token: subject, ...target }),
+        400,
+        'invalid_target',
+        secrets,
+      );
     }
   });
 
   it('invalid_scope for scopes beyond the grant', async () => {
-    const res = await token({ ...EXCHANGE, subject_token: subject, audience: PROJECT, scope: 'read_repository write_repository' });
+    const res = await token({
+      ...EXCHANGE,
+      subject_token: subject,
+      audience: PROJECT,
+      scope: 'read_repository write_repository',
+    });
     assertOAuthError(res, 400, 'invalid_scope', secrets);
   });
 

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { azureToken } from '../helpers/azure.ts';
 import { gitClone } from '../helpers/git.ts';
-import { assertNoSecrets, EXCHANGE, gitlabTokens, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
+import {
+  assertNoSecrets,
+  EXCHANGE,
+  gitlabTokens,
+  PROJECT,
+  postForm,
+  type Stack,
+  startStack,
+} from '../helpers/stack.ts';
 
 describe('STS exchange end to end', () => {
   let s: Stack;
@@ -60,16 +68,18 @@ describe('STS exchange end to end', () => {
     assert.match(res.json.access_token, /^glpat-/);
 
     // Exactly what was asked of GitLab: the policy's scopes and role, a name that identifies the grant.
-    const minted = (await gitlabTokens(s.gitlab.url)).filter((t) => String(t.name).startsWith('tanuki-sts/test/'));
+    const minted = (await gitlabTokens(s.gitlab.url)).filter((t) =>
+      String(t.name).startsWith('tanuki-sts/test/'),
+    );
     assert.equal(minted.length, 1);
     assert.match(String(minted[0]?.name), /^tanuki-sts\/test\/image-build\/[0-9a-f-]{36}$/);
-    assert.deepEqual([...(minted[0]?.scopes as string[])].sort(), ['read_api', 'read_repository']);
+    assert.deepEqual([...((minted[0]?.scopes ?? []) as string[])].sort(), ['read_api', 'read_repository']);
     assert.equal(minted[0]?.access_level, 20);
 
-    assert.equal(gitClone(`${s.gitlab.url}/${PROJECT}.git`, res.json.access_token).ok, true);
+    assert.equal((await gitClone(`${s.gitlab.url}/${PROJECT}.git`, res.json.access_token)).ok, true);
     const revoke = await postForm(`${s.sts.url}/revoke`, { token: res.json.access_token });
     assert.equal(revoke.status, 200);
-    assert.equal(gitClone(`${s.gitlab.url}/${PROJECT}.git`, res.json.access_token).ok, false);
+    assert.equal((await gitClone(`${s.gitlab.url}/${PROJECT}.git`, res.json.access_token)).ok, false);
     const event = s.audit.events.find((e) => e.event === 'revoke' && e.outcome === 'revoked');
     assert.ok(event, 'revocation audited');
   });
@@ -77,7 +87,11 @@ describe('STS exchange end to end', () => {
   it('accepts the same subject token again (pipelines retry) and audits its uti', async () => {
     const subject = await entraToken();
     for (let i = 0; i < 2; i++) {
-      const res = await postForm(`${s.sts.url}/token`, { ...EXCHANGE, subject_token: subject, audience: PROJECT });
+      const res = await postForm(`${s.sts.url}/token`, {
+        ...EXCHANGE,
+        subject_token: subject,
+        audience: PROJECT,
+      });
       assert.equal(res.status, 200, res.text);
       await postForm(`${s.sts.url}/revoke`, { token: res.json.access_token });
     }

@@ -83,16 +83,19 @@ describe('grant lifecycle', () => {
     const otherName = `tanuki-sts/other-deployment/image-build/${randomUUID()}`;
     const ids: number[] = [];
     for (const name of [orphanName, otherName]) {
-      const res = await fetch(`${s.gitlab.url}/api/v4/projects/${encodeURIComponent(PROJECT)}/access_tokens`, {
-        method: 'POST',
-        headers: { 'PRIVATE-TOKEN': s.gitlab.adminToken, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          name,
-          scopes: ['read_repository'],
-          access_level: 20,
-          expires_at: new Date(Date.now() + 2 * 86400_000).toISOString().slice(0, 10),
-        }),
-      });
+      const res = await fetch(
+        `${s.gitlab.url}/api/v4/projects/${encodeURIComponent(PROJECT)}/access_tokens`,
+        {
+          method: 'POST',
+          headers: { 'PRIVATE-TOKEN': s.gitlab.adminToken, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            name,
+            scopes: ['read_repository'],
+            access_level: 20,
+            expires_at: new Date(Date.now() + 2 * 86400_000).toISOString().slice(0, 10),
+          }),
+        },
+      );
       assert.equal(res.status, 201);
       ids.push(((await res.json()) as { id: number }).id);
     }

@@ -35,7 +35,11 @@ export function registerEmulateCommands(program: Command): void {
     .description('GitLab emulator (REST API v4 access tokens, git smart HTTP)')
     .option('--port <n>', 'HTTP port (0 = any free port)', parsePort, 0)
     .option('--config <file>', 'YAML seed of users, groups and projects (default: built-in dev seed)')
-    .option('--state-dir <dir>', 'where repositories and (with --persist) state are kept', '.tanuki-dev/gitlab')
+    .option(
+      '--state-dir <dir>',
+      'where repositories and (with --persist) state are kept',
+      '.tanuki-dev/gitlab',
+    )
     .option('--persist', 'keep tokens and users in the state dir across restarts', false)
     .action(async (opts: { port: number; config?: string; stateDir: string; persist: boolean }) => {
       const { startGitlabEmulator } = await import('../../emulators/gitlab/index.ts');

@@ -1,7 +1,5 @@
-/** `tanuki-sts serve --config tanuki-sts.yaml`: run the STS. */
+/** `tanuki-sts serve --config tanuki-sts.yaml`: run the STS. Modules load on demand, so client commands stay light. */
 import type { Command } from 'commander';
-import { loadConfigFile } from '../../service/config.ts';
-import { startSts } from '../../service/server.ts';
 import { onShutdown } from '../shared.ts';
 
 export function registerServeCommand(program: Command): void {
@@ -10,8 +8,9 @@ export function registerServeCommand(program: Command): void {
     .description('run the token exchange service')
     .requiredOption('--config <file>', 'YAML configuration (see docs/configuration.md)')
     .action(async (opts: { config: string }) => {
-      const config = loadConfigFile(opts.config);
-      const sts = await startSts({ config });
+      const { loadConfigFile } = await import('../../service/config.ts');
+      const { startSts } = await import('../../service/server.ts');
+      const sts = await startSts({ config: loadConfigFile(opts.config) });
       // SIGTERM: stop accepting, finish in-flight requests, close the ledger cleanly.
       onShutdown(() => sts.close());
     });
@@ -20,10 +19,12 @@ export function registerServeCommand(program: Command): void {
     .command('check-config')
     .description('validate a configuration file and exit')
     .requiredOption('--config <file>', 'YAML configuration')
-    .action((opts: { config: string }) => {
+    .action(async (opts: { config: string }) => {
+      const { loadConfigFile } = await import('../../service/config.ts');
       const config = loadConfigFile(opts.config);
+      const n = config.policies.length;
       process.stdout.write(
-        `configuration OK: ${Object.keys(config.issuers).length} issuer(s), ${config.policies.length} polic${config.policies.length === 1 ? 'y' : 'ies'}, server id ${config.server.id}\n`,
+        `configuration OK: ${Object.keys(config.issuers).length} issuer(s), ${n} polic${n === 1 ? 'y' : 'ies'}, server id ${config.server.id}\n`,
       );
     });
 }

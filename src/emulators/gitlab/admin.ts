@@ -1,0 +1,114 @@
+/**
+ * Operator controls for tests under `/_emulator/…` (no GitLab API lives
+ * there; no authentication; faults never apply here). See README.md.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { type Faults, faultSchema, type RateLimiter, type Stats } from './faults.ts';
+import { readBody, sendJson, sendNoContent } from './http.ts';
+import type { GitlabStore, TokenRecord } from './store.ts';
+
+export interface AdminContext {
+  store: GitlabStore;
+  faults: Faults;
+  rateLimiter: RateLimiter;
+  stats: Stats;
+}
+
+const clockSchema = z.strictObject({ offsetSeconds: z.number().finite() });
+
+export async function handleAdminRequest(
+  ctx: AdminContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<void> {
+  const key = `${req.method} ${path.replace(/\/+$/, '')}`;
+  switch (key) {
+    case 'GET /_emulator/faults':
+      return sendJson(res, 200, ctx.faults.describe());
+    case 'POST /_emulator/faults': {
+      const parsed = faultSchema.safeParse(await jsonBody(req));
+      if (!parsed.success) return badRequest(res, parsed.error);
+      ctx.faults.set(parsed.data);
+      ctx.rateLimiter.reset();
+      return sendJson(res, 200, ctx.faults.describe());
+    }
+    case 'DELETE /_emulator/faults':
+      ctx.faults.clear();
+      ctx.rateLimiter.reset();
+      return sendNoContent(res);
+    case 'GET /_emulator/tokens':
+      return sendJson(
+        res,
+        200,
+        [...ctx.store.tokens.values()].map((t) => describeToken(ctx.store, t)),
+      );
+    case 'GET /_emulator/stats':
+      return sendJson(res, 200, ctx.stats.toJSON());
+    case 'POST /_emulator/stats/reset':
+      ctx.stats.reset();
+      return sendNoContent(res);
+    case 'GET /_emulator/clock':
+      return sendJson(res, 200, clockState(ctx.store));
+    case 'POST /_emulator/clock': {
+      const parsed = clockSchema.safeParse(await jsonBody(req));
+      if (!parsed.success) return badRequest(res, parsed.error);
+      ctx.store.clockOffsetSeconds = parsed.data.offsetSeconds;
+      return sendJson(res, 200, clockState(ctx.store));
+    }
+    default:
+      return sendJson(res, 404, { error: 'not_found', error_description: 'no such emulator endpoint' });
+  }
+}
+
+function clockState(store: GitlabStore) {
+  return { offsetSeconds: store.clockOffsetSeconds, now: store.nowIso() };
+}
+
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  const text = (await readBody(req)).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    return Symbol('invalid json');
+  }
+}
+
+function badRequest(res: ServerResponse, err: z.ZodError): void {
+  const issue = err.issues[0];
+  sendJson(res, 400, {
+    error: 'invalid_request',
+    error_description: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+  });
+}
+
+/** A token as the inspection endpoint shows it: everything but the value (its SHA-256 instead). */
+export function describeToken(store: GitlabStore, t: TokenRecord) {
+  const user = store.users.get(t.userId);
+  const resource =
+    t.kind === 'project' && t.resourceId !== null
+      ? { type: 'project', id: t.resourceId, path: store.projects.get(t.resourceId)?.path ?? null }
+      : t.kind === 'group' && t.resourceId !== null
+        ? { type: 'group', id: t.resourceId, path: store.groups.get(t.resourceId)?.path ?? null }
+        : null;
+  return {
+    id: t.id,
+    kind: t.kind,
+    resource,
+    user_id: t.userId,
+    username: user?.username ?? null,
+    name: t.name,
+    description: t.description,
+    scopes: [...t.scopes],
+    access_level: t.accessLevel,
+    expires_at: t.expiresAt,
+    revoked: t.revoked,
+    active: store.isActive(t),
+    created_at: t.createdAt,
+    last_used_at: t.lastUsedAt,
+    previous_id: t.previousId,
+    sha256: t.sha256,
+  };
+}

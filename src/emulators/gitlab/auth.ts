@@ -1,0 +1,72 @@
+/**
+ * Who is calling. The API takes a token from `PRIVATE-TOKEN`,
+ * `Authorization: Bearer` or `?private_token=` (`doc/api/rest/authentication.md`);
+ * git takes HTTP Basic with any non-empty username and the token as password.
+ * Checks follow `AccessTokenValidationService#validate` as `lib/api/api_guard.rb`
+ * calls it: unknown → 401, expired → 401 invalid_token, revoked → 401
+ * invalid_token, then the token's scopes → 403 insufficient_scope.
+ */
+import type { IncomingMessage } from 'node:http';
+import { apiErrors } from './errors.ts';
+import type { GitlabStore, TokenRecord, User } from './store.ts';
+
+export interface Caller {
+  token: TokenRecord;
+  user: User;
+}
+
+export function apiTokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const header = req.headers['private-token'];
+  if (typeof header === 'string' && header !== '') return header;
+  const auth = req.headers.authorization;
+  if (auth) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1];
+  }
+  return query.get('private_token') ?? query.get('access_token') ?? undefined;
+}
+
+/** The password of an HTTP Basic header with a non-empty username. */
+export function basicTokenOf(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  const m = auth ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth) : null;
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  const password = decoded.slice(colon + 1);
+  return password === '' ? undefined : password;
+}
+
+export type TokenProblem = 'unknown' | 'expired' | 'revoked' | 'no_user';
+
+/** The token's record and user, or why it cannot be used. */
+export function resolveToken(store: GitlabStore, value: string | undefined): Caller | TokenProblem {
+  if (!value) return 'unknown';
+  const token = store.findTokenByValue(value);
+  if (!token) return 'unknown';
+  if (store.isExpired(token)) return 'expired';
+  if (token.revoked) return 'revoked';
+  const user = store.users.get(token.userId);
+  if (!user) return 'no_user';
+  return { token, user };
+}
+
+export function authenticateApi(store: GitlabStore, value: string | undefined): Caller {
+  const r = resolveToken(store, value);
+  if (r === 'expired') throw apiErrors.expired();
+  if (r === 'revoked') throw apiErrors.revoked();
+  if (typeof r === 'string') throw apiErrors.unauthorized();
+  store.touch(r.token);
+  return r;
+}
+
+/**
+ * API scopes: `api` allows everything, `read_api` only GET/HEAD
+ * (`doc/security/tokens/access_token_scopes.md`); `also` adds endpoint-specific
+ * scopes (`self_rotate` for rotating oneself).
+ */
+export function requireApiScope(caller: Caller, method: string, also: string[] = []): void {
+  const enough = method === 'GET' || method === 'HEAD' ? ['api', 'read_api', ...also] : ['api', ...also];
+  if (!caller.token.scopes.some((s) => enough.includes(s))) throw apiErrors.insufficientScope(enough);
+}

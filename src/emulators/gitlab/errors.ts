@@ -1,0 +1,84 @@
+/**
+ * Errors as GitLab's REST API returns them. Grape and `api_guard.rb` use
+ * three body shapes, and the emulator keeps each one exactly:
+ * - `{"message":"401 Unauthorized"}`, `{"message":"400 Bad request - <reason>"}`,
+ *   `{"message":"404 Project Not Found"}` (`lib/api/helpers.rb`: `render_api_error!`);
+ * - `{"error":"name is missing"}` for Grape parameter validation;
+ * - `{"error":"invalid_token"|"insufficient_scope", "error_description": …}` from
+ *   `lib/api/api_guard.rb` (Rack::OAuth2 bearer errors).
+ */
+
+export class GitlabApiError extends Error {
+  static readonly code: string = 'ERR_GITLAB_EMULATOR_API';
+  readonly code: string = GitlabApiError.code;
+  override name = 'GitlabApiError';
+  constructor(
+    readonly status: number,
+    /** The exact JSON body GitLab sends. */
+    readonly body: Record<string, unknown>,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(typeof body.message === 'string' ? body.message : String(body.error ?? status));
+  }
+}
+
+/** A request body that is not valid JSON or form data, or is too large. */
+export class MalformedRequestError extends GitlabApiError {
+  static override readonly code = 'ERR_GITLAB_EMULATOR_MALFORMED_REQUEST';
+  override readonly code = MalformedRequestError.code;
+  override name = 'MalformedRequestError';
+}
+
+/** A seed config that does not validate; the message names the key. */
+export class GitlabSeedError extends Error {
+  static readonly code = 'ERR_GITLAB_EMULATOR_SEED';
+  readonly code = GitlabSeedError.code;
+  override name = 'GitlabSeedError';
+}
+
+/** `git` failed while the emulator prepared or read a repository. */
+export class GitCommandError extends Error {
+  static readonly code = 'ERR_GITLAB_EMULATOR_GIT';
+  readonly code = GitCommandError.code;
+  override name = 'GitCommandError';
+}
+
+const INVALID_TOKEN_HEADER = 'Bearer realm="Protected by OAuth 2.0", error="invalid_token"';
+
+export const apiErrors = {
+  unauthorized: () => new GitlabApiError(401, { message: '401 Unauthorized' }),
+  forbidden: (reason?: string) =>
+    new GitlabApiError(403, { message: reason ? `403 Forbidden - ${reason}` : '403 Forbidden' }),
+  notFound: (what?: string) =>
+    new GitlabApiError(404, { message: what ? `404 ${what} Not Found` : '404 Not found' }),
+  badRequest: (reason: string) => new GitlabApiError(400, { message: `400 Bad request - ${reason}` }),
+  /** Grape parameter validation: `{"error":"name is missing, scopes is missing"}`. */
+  invalidParams: (problems: string[]) => new GitlabApiError(400, { error: problems.join(', ') }),
+  methodNotAllowed: () => new GitlabApiError(405, { message: '405 Method Not Allowed' }),
+  // api_guard.rb: RevokedError / ExpiredError → 401 invalid_token with these descriptions.
+  revoked: () =>
+    new GitlabApiError(
+      401,
+      {
+        error: 'invalid_token',
+        error_description: 'Token was revoked. You have to re-authorize from the user.',
+      },
+      { 'www-authenticate': INVALID_TOKEN_HEADER },
+    ),
+  expired: () =>
+    new GitlabApiError(
+      401,
+      {
+        error: 'invalid_token',
+        error_description: 'Token is expired. You can either do re-authorization or token refresh.',
+      },
+      { 'www-authenticate': INVALID_TOKEN_HEADER },
+    ),
+  /** api_guard.rb: InsufficientScopeError; `scope` lists the scopes that would have been enough. */
+  insufficientScope: (scopes: string[]) =>
+    new GitlabApiError(403, {
+      error: 'insufficient_scope',
+      error_description: 'The request requires higher privileges than provided by the access token.',
+      scope: scopes.join(' '),
+    }),
+};

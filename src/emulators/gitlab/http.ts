@@ -1,0 +1,136 @@
+/** Small HTTP helpers (plain node:http, so every byte on the wire is the emulator's own). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type GitlabApiError, MalformedRequestError } from './errors.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new MalformedRequestError(413, { message: '413 Request Entity Too Large' });
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Request parameters merged from the query string and the body (JSON or
+ * form), as Grape does. Form/query arrays use `scopes[]=a&scopes[]=b`.
+ */
+export class Params {
+  private readonly values = new Map<string, unknown>();
+
+  static async from(req: IncomingMessage, query: URLSearchParams): Promise<Params> {
+    const p = new Params();
+    p.addSearch(query);
+    if (req.method === 'GET' || req.method === 'HEAD') return p;
+    const body = await readBody(req);
+    if (body.length === 0) return p;
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type === 'application/json') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new MalformedRequestError(400, {
+          message: '400 Bad request - the request body is not valid JSON',
+        });
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw new MalformedRequestError(400, {
+          message: '400 Bad request - the request body must be a JSON object',
+        });
+      }
+      for (const [k, v] of Object.entries(parsed)) p.values.set(k, v);
+    } else if (type === 'application/x-www-form-urlencoded' || type === '') {
+      p.addSearch(new URLSearchParams(body.toString('utf8')));
+    } else {
+      throw new MalformedRequestError(415, { message: '415 Unsupported Media Type' });
+    }
+    return p;
+  }
+
+  private addSearch(search: URLSearchParams): void {
+    const arrays = new Map<string, string[]>();
+    for (const [k, v] of search) {
+      if (k.endsWith('[]')) {
+        const name = k.slice(0, -2);
+        const list = arrays.get(name) ?? [];
+        list.push(v);
+        arrays.set(name, list);
+      } else {
+        this.values.set(k, v);
+      }
+    }
+    for (const [k, list] of arrays) this.values.set(k, list);
+  }
+
+  has(name: string): boolean {
+    const v = this.values.get(name);
+    return v !== undefined && v !== null;
+  }
+
+  /** A scalar as a string; arrays and objects give `invalid`. */
+  string(name: string): string | undefined | typeof INVALID {
+    const v = this.values.get(name);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    return INVALID;
+  }
+
+  /** An array of strings; a single string counts as a one-element array. */
+  array(name: string): string[] | undefined | typeof INVALID {
+    const v = this.values.get(name);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string') return [v];
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+    return INVALID;
+  }
+}
+
+export const INVALID = Symbol('invalid');
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+export function sendNoContent(res: ServerResponse, headers: Record<string, string> = {}): void {
+  res.writeHead(204, headers);
+  res.end();
+}
+
+export function sendApiError(
+  res: ServerResponse,
+  err: GitlabApiError,
+  headers: Record<string, string> = {},
+): void {
+  sendJson(res, err.status, err.body, { ...headers, ...err.headers });
+}

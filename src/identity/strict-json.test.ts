@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseStrictJson, StrictJsonError } from './strict-json.ts';
+
+describe('parseStrictJson', () => {
+  it('parses what JSON.parse parses, for ordinary documents', () => {
+    for (const text of [
+      '{"a":1,"b":[true,false,null,"x",-1.5e3],"c":{"d":"\\u00e9\\n"}}',
+      ' [ ] ',
+      '"s"',
+      '0',
+      '{"__proto__":{"x":1}}',
+    ]) {
+      assert.deepEqual(parseStrictJson(text), JSON.parse(text), text);
+    }
+  });
+
+  it('keeps __proto__ as an own member, without touching the prototype', () => {
+    const v = parseStrictJson('{"__proto__":{"polluted":true}}') as Record<string, unknown>;
+    assert.ok(Object.hasOwn(v, '__proto__'));
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.getPrototypeOf(v), Object.prototype);
+  });
+
+  const duplicates = [
+    '{"alg":"none","alg":"RS256"}',
+    '{"alg":"RS256","\\u0061lg":"none"}',
+    '{"a":{"sub":"x","sub":"y"}}',
+    '[{"aud":1,"aud":2}]',
+  ];
+  for (const text of duplicates) {
+    it(`rejects the duplicate member in ${text}`, () => {
+      assert.throws(
+        () => parseStrictJson(text),
+        (e) => e instanceof StrictJsonError && e.duplicate && /duplicate/.test(e.message),
+      );
+    });
+  }
+
+  const invalid: Array<[string, string]> = [
+    ['trailing comma', '{"a":1,}'],
+    ['trailing data', '{"a":1}x'],
+    ['two values', '{} {}'],
+    ['single quotes', "{'a':1}"],
+    ['unquoted name', '{a:1}'],
+    ['leading zero', '01'],
+    ['NaN', 'NaN'],
+    ['raw control character', '"a\tb"'],
+    ['bad escape', '"\\x41"'],
+    ['short \\u escape', '"\\u12"'],
+    ['NUL escape', '{"sub":"a\\u0000b"}'],
+    ['lone high surrogate', '{"x":"\\ud800"}'],
+    ['lone low surrogate in a name', '{"\\udc00":1}'],
+    ['unterminated', '{"a":"b'],
+    ['empty', ''],
+    ['too deep', `${'['.repeat(20)}${']'.repeat(20)}`],
+    ['very deep', `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`],
+  ];
+  for (const [label, text] of invalid) {
+    it(`rejects ${label}`, () => {
+      assert.throws(
+        () => parseStrictJson(text),
+        (e) => e instanceof StrictJsonError && !e.duplicate,
+      );
+    });
+  }
+
+  it('accepts a well-formed surrogate pair and nesting up to the limit', () => {
+    assert.equal(parseStrictJson('"\\ud83d\\ude00"'), '😀');
+    assert.deepEqual(parseStrictJson('[[[1]]]', 3), [[[1]]]);
+    assert.throws(() => parseStrictJson('[[[[1]]]]', 3), StrictJsonError);
+  });
+});

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ClaimMatcher } from '../service/config.ts';
+import { PolicyCompileError } from './errors.ts';
+import { checkMatcher, compileMatcher, scalarKey } from './match.ts';
+
+const holds = (m: ClaimMatcher, claims: Record<string, unknown>, claim = 'c') =>
+  checkMatcher(compileMatcher('p', claim, m), claims) === undefined;
+
+describe('claim matchers', () => {
+  const table: [string, ClaimMatcher, unknown, boolean][] = [
+    // exact, type-strict
+    ['exact string', 'abc', 'abc', true],
+    ['exact string differs', 'abc', 'abd', false],
+    ['exact is case-sensitive', 'abc', 'ABC', false],
+    ['string "true" vs boolean true', 'true', true, false],
+    ['boolean true vs string "true"', true, 'true', false],
+    ['boolean true', true, true, true],
+    ['boolean false vs true', false, true, false],
+    ['number 42 vs string "42"', 42, '42', false],
+    ['string "42" vs number 42', '42', 42, false],
+    ['number 42', 42, 42, true],
+    ['exact vs array containing it', 'abc', ['abc'], false],
+    ['exact vs null', 'abc', null, false],
+    // list = one of, type-strict, not for array claims
+    ['list hit', ['a', 'b'], 'b', true],
+    ['list miss', ['a', 'b'], 'c', false],
+    ['list number vs string', [1, 2], '1', false],
+    ['list mixed types', ['1', 2, true], true, true],
+    ['list vs array claim', ['a', 'b'], ['a'], false],
+    // contains: array claims only
+    ['contains hit', { contains: 'GitLab.Read' }, ['x', 'GitLab.Read'], true],
+    ['contains miss', { contains: 'GitLab.Read' }, ['GitLab.Write'], false],
+    ['contains vs plain string', { contains: 'GitLab.Read' }, 'GitLab.Read', false],
+    ['contains vs substring', { contains: 'Read' }, ['GitLab.Read'], false],
+    ['contains number vs string element', { contains: 7 }, ['7'], false],
+    ['contains number', { contains: 7 }, [1, 7], true],
+    // pattern: anchored, strings only
+    [
+      'pattern full match',
+      { pattern: 'project_path:platform/[^:]+:ref_type:branch:ref:main' },
+      'project_path:platform/app:ref_type:branch:ref:main',
+      true,
+    ],
+    ['pattern must not pass on a suffix', { pattern: 'ref:main' }, 'project_path:x:ref:main', false],
+    ['pattern must not pass on a prefix', { pattern: 'ref:main' }, 'ref:main-evil', false],
+    ['pattern alternation stays anchored', { pattern: 'a|b' }, 'xa', false],
+    ['pattern alternation whole', { pattern: 'a|b' }, 'b', true],
+    ['pattern vs number', { pattern: '[0-9]+' }, 42, false],
+    ['pattern vs array', { pattern: 'a' }, ['a'], false],
+    ['pattern unicode flag', { pattern: '\\p{L}+' }, 'ärger', true],
+  ];
+  for (const [name, m, value, expected] of table) {
+    it(name, () => assert.equal(holds(m, { c: value }), expected));
+  }
+
+  it('a claim absent from the token fails, whatever the matcher', () => {
+    for (const m of ['x', 1, true, ['x'], { contains: 'x' }, { pattern: '.*' }] as ClaimMatcher[]) {
+      assert.equal(checkMatcher(compileMatcher('p', 'c', m), {}), 'claim c: missing');
+    }
+  });
+
+  it('inherited properties are not claims', () => {
+    assert.equal(holds({ pattern: '.*' }, {}, 'constructor'), false);
+    assert.equal(holds({ pattern: '.*' }, {}, 'toString'), false);
+    assert.equal(holds({ pattern: '.*' }, { constructor: 'x' }, 'constructor'), true);
+  });
+
+  it('reasons name the claim and the kind of mismatch, never the expected value', () => {
+    const why = checkMatcher(compileMatcher('p', 'appid', 'secret-app-id'), { appid: 'other' });
+    assert.equal(why, 'claim appid: value differs');
+    assert.equal(
+      checkMatcher(compileMatcher('p', 'ref_protected', true), { ref_protected: 'true' }),
+      'claim ref_protected: expected a boolean, token has a string',
+    );
+  });
+
+  it('an invalid pattern is a PolicyCompileError naming the policy and claim', () => {
+    assert.throws(
+      () => compileMatcher('bad', 'sub', { pattern: '(' }),
+      (e: unknown) =>
+        e instanceof PolicyCompileError &&
+        e.code === 'ERR_POLICY_COMPILE' &&
+        /"bad".*match\.sub/.test(e.message),
+    );
+    // Valid without the u flag, invalid with it: compiled exactly as documented.
+    assert.throws(() => compileMatcher('bad', 'sub', { pattern: '\\-' }), PolicyCompileError);
+  });
+
+  it('index keys keep the type', () => {
+    assert.notEqual(scalarKey('42'), scalarKey(42));
+    assert.notEqual(scalarKey('true'), scalarKey(true));
+    assert.equal(scalarKey(['a']), undefined);
+    assert.equal(scalarKey(null), undefined);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * Claim matchers: compiled once, then evaluated against a token's claims.
+ * Every comparison is type-strict (`===`): a YAML `true` never matches the
+ * string "true", a YAML `42` never matches "42". Claim names are top-level
+ * keys of the token; there is no dotted path into nested objects.
+ */
+import type { ClaimMatcher } from '../service/config.ts';
+import { PolicyCompileError } from './errors.ts';
+
+export type Scalar = string | number | boolean;
+
+export type CompiledMatcher =
+  | { kind: 'exact'; claim: string; value: Scalar }
+  | { kind: 'oneOf'; claim: string; values: readonly Scalar[] }
+  | { kind: 'contains'; claim: string; value: string | number }
+  | { kind: 'pattern'; claim: string; source: string; re: RegExp };
+
+export function compileMatcher(policy: string, claim: string, m: ClaimMatcher): CompiledMatcher {
+  if (Array.isArray(m)) return { kind: 'oneOf', claim, values: [...m] };
+  if (typeof m === 'object') {
+    if ('contains' in m) return { kind: 'contains', claim, value: m.contains };
+    let re: RegExp;
+    try {
+      // Anchored here, not by the operator: `a.b` must never match "xa.by".
+      re = new RegExp(`^(?:${m.pattern})$`, 'u');
+    } catch (err) {
+      throw new PolicyCompileError(policy, `match.${claim}: invalid pattern: ${(err as Error).message}`);
+    }
+    return { kind: 'pattern', claim, source: m.pattern, re };
+  }
+  return { kind: 'exact', claim, value: m };
+}
+
+/** A key that keeps the type: the string "42" and the number 42 are different keys. */
+export function scalarKey(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return `s:${v}`;
+    case 'number':
+      return `n:${v}`;
+    case 'boolean':
+      return `b:${v}`;
+    default:
+      return undefined;
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  const t = typeof v;
+  return t === 'object' ? 'an object' : `a ${t}`;
+}
+
+/**
+ * Undefined when the matcher holds, else why not. The reason names the claim
+ * and the kind of mismatch but no expected value: it goes to the audit log.
+ */
+export function checkMatcher(
+  m: CompiledMatcher,
+  claims: Readonly<Record<string, unknown>>,
+): string | undefined {
+  // Own properties only: a policy on `constructor` must not find Object.prototype's.
+  if (!Object.hasOwn(claims, m.claim)) return `claim ${m.claim}: missing`;
+  const v = claims[m.claim];
+  switch (m.kind) {
+    case 'exact':
+      if (v === m.value) return undefined;
+      return typeof v === typeof m.value
+        ? `claim ${m.claim}: value differs`
+        : `claim ${m.claim}: expected ${typeName(m.value)}, token has ${typeName(v)}`;
+    case 'oneOf':
+      if (Array.isArray(v)) return `claim ${m.claim}: is an array (a list matches one value; use contains)`;
+      return m.values.includes(v as Scalar) ? undefined : `claim ${m.claim}: not one of the listed values`;
+    case 'contains':
+      if (!Array.isArray(v)) return `claim ${m.claim}: expected an array, token has ${typeName(v)}`;
+      return v.includes(m.value) ? undefined : `claim ${m.claim}: does not contain the value`;
+    case 'pattern':
+      if (typeof v !== 'string') return `claim ${m.claim}: expected a string, token has ${typeName(v)}`;
+      return m.re.test(v) ? undefined : `claim ${m.claim}: does not match the pattern`;
+  }
+}
+
+/** The matcher as an operator wrote it, for `policy test`. */
+export function describeMatcher(m: CompiledMatcher): string {
+  switch (m.kind) {
+    case 'exact':
+      return JSON.stringify(m.value);
+    case 'oneOf':
+      return `one of ${JSON.stringify(m.values)}`;
+    case 'contains':
+      return `contains ${JSON.stringify(m.value)}`;
+    case 'pattern':
+      return `pattern ^(?:${m.source})$`;
+  }
+}
