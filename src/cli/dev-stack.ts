@@ -201,7 +201,7 @@ export async function startDevStack(options: {
   }
 }
 
-/** The console banner. The only secret it prints is the dev admin PAT; everything else comes from dev.json. */
+/** The console banner. It prints no secret: the dev admin PAT and client secret stay in files (0600). */
 function devBanner(d: DevJson, devJsonPath: string, stateDir: string): string {
   return `
 tanuki-sts dev stack is ready
@@ -209,7 +209,7 @@ tanuki-sts dev stack is ready
   STS                    ${d.sts.url}   (config ${d.sts.config})
   Entra ID emulator      ${d.entra.authorityHost}   (tenant ${d.entra.tenantId})
   managed identity       ${d.entra.imdsUrl}
-  GitLab emulator        ${d.gitlab.url}   (admin PAT ${d.gitlab.adminToken})
+  GitLab emulator        ${d.gitlab.url}   (admin PAT in ${join(stateDir, 'gitlab-admin-token')})
   CA to trust            ${d.caFile}
   audit log              ${join(stateDir, 'audit.log')}
 

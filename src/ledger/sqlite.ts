@@ -12,12 +12,17 @@
  *   waits for the lock instead of failing at once.
  * - Schema versioned in `schema_version`; migrations run in a transaction.
  *
+ * - Group commit (group-commit.ts): the two writes of the exchange path
+ *   (insertMinting, markActive) queued in one event-loop turn share one
+ *   transaction and one fsync; each caller resumes only after the commit.
+ *
  * better-sqlite3 is synchronous; the methods are async to fit the interface
  * (and a PostgreSQL store later). Each statement is short and indexed.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { createGroupCommit } from './group-commit.ts';
 import {
   DuplicateGrantError,
   type Grant,
@@ -210,6 +215,7 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
     for (const id of ids) st.reschedule.run(at, id);
   });
 
+  const group = createGroupCommit(db);
   let closed = false;
   const open = (): void => {
     if (closed) throw new Error('ledger is closed');
@@ -218,26 +224,27 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
   return {
     async insertMinting(g) {
       open();
+      const row = {
+        id: g.id,
+        requestId: g.requestId,
+        issuer: g.issuer,
+        identityKey: g.identityKey,
+        subject: g.subject,
+        tenant: g.tenant ?? null,
+        clientId: g.clientId ?? null,
+        objectId: g.objectId ?? null,
+        policy: g.policy,
+        targetKind: g.targetKind,
+        targetRef: g.targetRef,
+        scopes: JSON.stringify(g.scopes),
+        accessLevel: g.accessLevel,
+        createdAt: g.createdAt,
+        expiresAt: g.expiresAt,
+        gitlabExpiresAt: g.gitlabExpiresAt,
+        attempts: g.attempts ?? 0,
+      };
       try {
-        st.insert.run({
-          id: g.id,
-          requestId: g.requestId,
-          issuer: g.issuer,
-          identityKey: g.identityKey,
-          subject: g.subject,
-          tenant: g.tenant ?? null,
-          clientId: g.clientId ?? null,
-          objectId: g.objectId ?? null,
-          policy: g.policy,
-          targetKind: g.targetKind,
-          targetRef: g.targetRef,
-          scopes: JSON.stringify(g.scopes),
-          accessLevel: g.accessLevel,
-          createdAt: g.createdAt,
-          expiresAt: g.expiresAt,
-          gitlabExpiresAt: g.gitlabExpiresAt,
-          attempts: g.attempts ?? 0,
-        });
+        await group.run(() => st.insert.run(row));
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
           throw new DuplicateGrantError(g.id);
@@ -246,7 +253,8 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
     },
     async markActive(id, v) {
       open();
-      if (st.markActive.run(v.gitlabTokenId, v.tokenSha256, id).changes === 1) return;
+      const changed = await group.run(() => st.markActive.run(v.gitlabTokenId, v.tokenSha256, id).changes);
+      if (changed === 1) return;
       const g = st.get.get(id);
       if (!g) throw new GrantNotFoundError(id);
       throw new GrantStateError(id, g.state, 'minting');
@@ -323,6 +331,7 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
     async close() {
       if (closed) return;
       closed = true;
+      group.flush();
       db.close();
     },
   };
