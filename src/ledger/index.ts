@@ -6,5 +6,12 @@ export { createReaper } from './reaper.ts';
 export type { ReconciledToken, ReconcileResult, Reconciler, ReconcilerOptions } from './reconciler.ts';
 export { createReconciler } from './reconciler.ts';
 export { openSqliteLedger } from './sqlite.ts';
+export { acquireLedgerLock, type ProcessLock } from './sqlite-lock.ts';
 export type { Grant, GrantState, LedgerLog, LedgerStore, LedgerTarget, NewGrant } from './types.ts';
-export { DuplicateGrantError, GrantNotFoundError, GrantStateError, LedgerError } from './types.ts';
+export {
+  DuplicateGrantError,
+  GrantNotFoundError,
+  GrantStateError,
+  LedgerError,
+  LedgerLockedError,
+} from './types.ts';

@@ -189,7 +189,7 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
       `UPDATE grants SET next_attempt_at = ? WHERE id = ? AND state IN ('active', 'revoking')`,
     ),
     failStale: db.prepare<[number], { id: string }>(
-      `UPDATE grants SET state = 'failed', last_error = 'orphan-suspect: still minting after the mint deadline'
+      `UPDATE grants SET state = 'failed', last_error = 'orphan-suspect: its mint never finished'
        WHERE state = 'minting' AND created_at < ? RETURNING id`,
     ),
     targets: db.prepare<[], LedgerTarget>(

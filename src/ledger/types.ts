@@ -174,3 +174,16 @@ export class DuplicateGrantError extends LedgerError {
     this.name = 'DuplicateGrantError';
   }
 }
+
+/** Another live process already serves from this SQLite ledger (SQLite is the single-replica store). */
+export class LedgerLockedError extends LedgerError {
+  static override readonly code = 'ERR_LEDGER_LOCKED';
+  override readonly code = LedgerLockedError.code;
+  constructor(path: string) {
+    super(
+      `another tanuki-sts process is serving from the ledger ${path}; SQLite is for one replica ` +
+        '(run several replicas on PostgreSQL)',
+    );
+    this.name = 'LedgerLockedError';
+  }
+}

@@ -6,7 +6,7 @@
 import pino from 'pino';
 
 export interface AuditEvent {
-  event: 'exchange' | 'revoke' | 'reap' | 'reconcile';
+  event: 'exchange' | 'revoke' | 'reap' | 'reconcile' | 'recover';
   requestId?: string;
   outcome: string;
   reason?: string;

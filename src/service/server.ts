@@ -6,7 +6,7 @@
 import pino, { type Logger } from 'pino';
 import { createGitlabClient } from '../gitlab/index.ts';
 import { createTokenValidator } from '../identity/index.ts';
-import { createReaper, createReconciler, openSqliteLedger } from '../ledger/index.ts';
+import { acquireLedgerLock, createReaper, createReconciler, openSqliteLedger } from '../ledger/index.ts';
 import { compilePolicies } from '../policy/index.ts';
 import { buildApp } from './app.ts';
 import { type AuditSink, createAuditSink } from './audit.ts';
@@ -45,7 +45,23 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       : (options.logger ??
         pino({ name: 'tanuki-sts', base: null, timestamp: pino.stdTimeFunctions.isoTime }));
   const audit = options.audit ?? createAuditSink({ file: config.audit.file });
-  const store = openSqliteLedger(config.store.sqlite);
+  // One serving process per SQLite file (see src/ledger/sqlite-lock.ts); refuse to start otherwise.
+  const lock = acquireLedgerLock(config.store.sqlite);
+  let store: ReturnType<typeof openSqliteLedger>;
+  try {
+    store = openSqliteLedger(config.store.sqlite);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  // With the lock held, any grant still `minting` belongs to a process that died mid-mint:
+  // fail it now, so that the reconciler's first pass revokes whatever GitLab created for it
+  // (its token reached no client), instead of waiting out the stale-minting deadline.
+  const orphans = await store.failStaleMinting(Number.MAX_SAFE_INTEGER);
+  if (orphans.length > 0) {
+    logger.warn({ grants: orphans.length }, 'grants left minting by a previous process marked failed');
+    for (const grantId of orphans) audit.write({ event: 'recover', outcome: 'failed', grantId });
+  }
 
   let metrics: StsContext['metrics'] | undefined;
   const gitlab = createGitlabClient({
@@ -183,6 +199,7 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
         validator.close();
         await gitlab.close();
         await store.close();
+        lock.release();
         await audit.close();
       })();
       return closed;

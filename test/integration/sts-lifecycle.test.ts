@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { acquireLedgerLock, LedgerLockedError, openSqliteLedger, tokenName } from '../../src/ledger/index.ts';
 import { azureToken } from '../helpers/azure.ts';
 import { EXCHANGE, gitlabTokens, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
 
@@ -104,5 +106,54 @@ describe('grant lifecycle', () => {
     assert.equal(await isActive(ids[0]!), false, 'orphan revoked');
     assert.equal(await isActive(ids[1]!), true, "another deployment's token left alone");
     assert.equal(await isActive(live), true, 'a live grant left alone');
+  });
+
+  it('a second process cannot serve from the same SQLite ledger while the first lives', () => {
+    assert.throws(() => acquireLedgerLock(join(s.dir, 'ledger.db')), LedgerLockedError);
+  });
+
+  it('a grant the previous process left minting is failed at start-up and its token revoked at once', async () => {
+    await exchange(600); // the ledger knows the project as a target
+    await s.sts.close();
+    // What a SIGKILL between GitLab's answer and markActive leaves: a minting row, a live token.
+    const grantId = randomUUID();
+    const store = openSqliteLedger(join(s.dir, 'ledger.db'));
+    const t0 = s.clock.now();
+    await store.insertMinting({
+      id: grantId,
+      requestId: randomUUID(),
+      issuer: 'contoso',
+      identityKey: 'crash-test',
+      subject: 'crash-test',
+      policy: 'image-build',
+      targetKind: 'project',
+      targetRef: PROJECT,
+      scopes: ['read_repository'],
+      accessLevel: 20,
+      createdAt: t0,
+      expiresAt: t0 + 600_000,
+      gitlabExpiresAt: new Date(t0 + 2 * 86400_000).toISOString().slice(0, 10),
+    });
+    await store.close();
+    const res = await fetch(`${s.gitlab.url}/api/v4/projects/${encodeURIComponent(PROJECT)}/access_tokens`, {
+      method: 'POST',
+      headers: { 'PRIVATE-TOKEN': s.gitlab.adminToken, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: tokenName('test', 'image-build', grantId),
+        scopes: ['read_repository'],
+        access_level: 20,
+        expires_at: new Date(Date.now() + 2 * 86400_000).toISOString().slice(0, 10),
+      }),
+    });
+    assert.equal(res.status, 201);
+    const orphan = ((await res.json()) as { id: number }).id;
+
+    // No clock movement: the stale-minting deadline has not passed, start-up alone decides.
+    await s.restartSts({ background: false });
+    const recovered = s.audit.events.find((e) => e.event === 'recover' && e.grantId === grantId);
+    assert.ok(recovered, 'the recovery is audited');
+    assert.equal((await s.sts.context.store.getById(grantId))?.state, 'failed');
+    await s.sts.reconcileNow();
+    assert.equal(await isActive(orphan), false, 'its token is revoked by the first reconcile pass');
   });
 });
