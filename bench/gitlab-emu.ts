@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Proc, spawnCli } from './procs.ts';
+import { CLI, type Proc, spawnCli } from './procs.ts';
 
 export interface GitlabEmu {
   url: string;
@@ -58,7 +58,13 @@ function findAdminToken(stateDir: string, output: string): string {
 }
 
 export async function startGitlabEmu(stateDir: string): Promise<GitlabEmu> {
-  const proc = spawnCli('gitlab-emulator', ['emulate', 'gitlab', '--port', '0', '--state-dir', stateDir]);
+  const prof = process.env.BENCH_PROF_EMU;
+  const proc = spawnCli(
+    'gitlab-emulator',
+    ['emulate', 'gitlab', '--port', '0', '--state-dir', stateDir],
+    {},
+    prof ? ['--cpu-prof', '--cpu-prof-dir', prof, CLI] : [CLI],
+  );
   const m = await proc.waitFor(/GitLab emulator listening on (http:\/\/\S+)/, 60_000);
   const url = (m[1] ?? '').replace(/\/+$/, '');
   const adminToken = findAdminToken(stateDir, proc.output());

@@ -8,10 +8,12 @@
  * Only public members are imported (kty, n, e / crv, x, y), whatever else the
  * document carries; `use` must be `sig` and `alg`/`key_ops` must allow the
  * header alg when present (RFC 7517 §4.2-4.4). jose then refuses RSA keys
- * under 2048 bits (RFC 7518 §3.3).
+ * under 2048 bits (RFC 7518 §3.3), and signature.ts binds the imported key to
+ * the alg for node:crypto.
  */
 import { importJWK, type JWK } from 'jose';
 import { SubjectTokenCodes as C, quote, refuse } from './errors.ts';
+import { type SignatureKey, signatureKey } from './signature.ts';
 
 /** More keys than any real issuer publishes (Entra: about 5-8). */
 export const MAX_JWKS_KEYS = 100;
@@ -23,7 +25,7 @@ interface Entry {
   raw: Record<string, unknown>;
 }
 
-export type Verifier = Awaited<ReturnType<typeof importJWK>>;
+export type Verifier = SignatureKey;
 
 export type Selection = { kind: 'found'; key: Promise<Verifier> } | { kind: 'unknown' };
 
@@ -75,7 +77,7 @@ export class KeySet {
     const cacheKey = `${this.entries.indexOf(entry)}|${alg}`;
     let key = this.imported.get(cacheKey);
     if (!key) {
-      key = importJWK(publicPart(entry.raw), alg);
+      key = importJWK(publicPart(entry.raw), alg).then((imported) => signatureKey(imported, alg));
       // Keep the rejection observable by the caller only; do not leave an unhandled one in the cache.
       key.catch(() => {});
       this.imported.set(cacheKey, key);

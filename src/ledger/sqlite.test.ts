@@ -80,3 +80,78 @@ describe('sqlite ledger specifics', () => {
     await s.close();
   });
 });
+
+describe('ledger writer thread', () => {
+  it('fails closed: when the thread cannot write, every write is rejected, none hangs', async () => {
+    const { startWriterThread } = await import('./sqlite-writer.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'tanuki-writer-'));
+    try {
+      // A directory is no database: the thread dies opening it.
+      const w = startWriterThread(dir, 0);
+      const row = {
+        id: 'g1',
+        requestId: 'r',
+        issuer: 'i',
+        identityKey: 'k',
+        subject: 's',
+        tenant: null,
+        clientId: null,
+        objectId: null,
+        policy: 'p',
+        targetKind: 'project',
+        targetRef: 'a/b',
+        scopes: '[]',
+        accessLevel: 20,
+        createdAt: 0,
+        expiresAt: 1,
+        gitlabExpiresAt: '2026-01-01',
+        attempts: 0,
+      };
+      await assert.rejects(
+        w.insertMinting(row),
+        (e: { code?: string }) => e.code === 'ERR_LEDGER_WRITER_STOPPED',
+      );
+      await assert.rejects(
+        w.markActive('g1', 1, 'x'),
+        (e: { code?: string }) => e.code === 'ERR_LEDGER_WRITER_STOPPED',
+      );
+      await w.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("commits are visible to the store's own reads as soon as the write resolves", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tanuki-writer-'));
+    const s = openSqliteLedger(join(dir, 'l.db'));
+    try {
+      const ids = Array.from({ length: 40 }, (_, i) => `g${i}`);
+      await Promise.all(
+        ids.map((id) =>
+          s.insertMinting({
+            id,
+            requestId: 'r',
+            issuer: 'i',
+            identityKey: 'k',
+            subject: 's',
+            policy: 'p',
+            targetKind: 'project',
+            targetRef: 'a/b',
+            scopes: ['read_api'],
+            accessLevel: 20,
+            createdAt: 0,
+            expiresAt: 10,
+            gitlabExpiresAt: '2026-01-01',
+          }),
+        ),
+      );
+      await s.markActive('g7', { gitlabTokenId: 7, tokenSha256: 'ab' });
+      assert.equal((await s.getById('g39'))?.state, 'minting');
+      assert.equal((await s.getById('g7'))?.state, 'active');
+      assert.equal((await s.findActiveByTokenSha('ab'))?.id, 'g7');
+    } finally {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -8,13 +8,14 @@
  *   `active` write would make the reconciler revoke a token a client holds.)
  *   The cost is one fsync per commit; the reaper batches its writes
  *   (markRevokedMany) so that stays cheap at hundreds of revocations a second.
- * - busy_timeout: a second process on the same file (the CLI, a replica)
- *   waits for the lock instead of failing at once.
+ * - busy_timeout: another connection on the same file (the writer thread,
+ *   the CLI) waits for the lock instead of failing at once.
  * - Schema versioned in `schema_version`; migrations run in a transaction.
- *
- * - Group commit (group-commit.ts): the two writes of the exchange path
- *   (insertMinting, markActive) queued in one event-loop turn share one
- *   transaction and one fsync; each caller resumes only after the commit.
+ * - The two writes of the exchange path (insertMinting, markActive) run on a
+ *   writer thread with its own connection and are group-committed: the writes
+ *   queued meanwhile share one transaction and one fsync, each caller resumes
+ *   only after its commit, and the event loop never waits for the disk
+ *   (sqlite-writer.ts, group-commit.ts). Everything else runs here.
  *
  * better-sqlite3 is synchronous; the methods are async to fit the interface
  * (and a PostgreSQL store later). Each statement is short and indexed.
@@ -22,7 +23,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { createGroupCommit } from './group-commit.ts';
+import { configureConnection } from './sqlite-exchange-writes.ts';
+import { inlineWriter, startWriterThread } from './sqlite-writer.ts';
 import {
   DuplicateGrantError,
   type Grant,
@@ -129,13 +131,18 @@ function toGrant(r: Row): Grant {
 const MAX_ERROR_CHARS = 500;
 
 /** Open (creating the folder and schema if needed) a ledger at `path`, or `:memory:`. */
-export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } = {}): LedgerStore {
+export function openSqliteLedger(
+  path: string,
+  opts: {
+    busyTimeoutMs?: number /** false: write in this thread (default: a writer thread for files). */;
+    writerThread?: boolean;
+  } = {},
+): LedgerStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    configureConnection(db, busyTimeoutMs);
     migrate(db);
   } catch (err) {
     db.close();
@@ -143,17 +150,7 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
   }
 
   const st = {
-    insert: db.prepare(
-      `INSERT INTO grants (id, state, request_id, issuer, identity_key, subject, tenant, client_id, object_id, policy,
-         target_kind, target_ref, scopes, access_level, created_at, expires_at, gitlab_expires_at, attempts)
-       VALUES (@id, 'minting', @requestId, @issuer, @identityKey, @subject, @tenant, @clientId, @objectId, @policy,
-         @targetKind, @targetRef, @scopes, @accessLevel, @createdAt, @expiresAt, @gitlabExpiresAt, @attempts)`,
-    ),
     get: db.prepare<[string], Row>('SELECT * FROM grants WHERE id = ?'),
-    markActive: db.prepare(
-      `UPDATE grants SET state = 'active', gitlab_token_id = ?, token_sha256 = ?, next_attempt_at = expires_at
-       WHERE id = ? AND state = 'minting'`,
-    ),
     markFailed: db.prepare(
       `UPDATE grants SET state = 'failed', last_error = ? WHERE id = ? AND state = 'minting'`,
     ),
@@ -215,7 +212,12 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
     for (const id of ids) st.reschedule.run(at, id);
   });
 
-  const group = createGroupCommit(db);
+  // The exchange path's writes: on a writer thread for files (the fsync stays off the event
+  // loop), in this thread for :memory:. Both group-commit (group-commit.ts).
+  const writer =
+    path === ':memory:' || opts.writerThread === false
+      ? inlineWriter(db)
+      : startWriterThread(path, busyTimeoutMs);
   let closed = false;
   const open = (): void => {
     if (closed) throw new Error('ledger is closed');
@@ -244,7 +246,7 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
         attempts: g.attempts ?? 0,
       };
       try {
-        await group.run(() => st.insert.run(row));
+        await writer.insertMinting(row);
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
           throw new DuplicateGrantError(g.id);
@@ -253,7 +255,7 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
     },
     async markActive(id, v) {
       open();
-      const changed = await group.run(() => st.markActive.run(v.gitlabTokenId, v.tokenSha256, id).changes);
+      const changed = await writer.markActive(id, v.gitlabTokenId, v.tokenSha256);
       if (changed === 1) return;
       const g = st.get.get(id);
       if (!g) throw new GrantNotFoundError(id);
@@ -331,7 +333,7 @@ export function openSqliteLedger(path: string, opts: { busyTimeoutMs?: number } 
     async close() {
       if (closed) return;
       closed = true;
-      group.flush();
+      await writer.close();
       db.close();
     },
   };

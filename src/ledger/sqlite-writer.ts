@@ -1,0 +1,115 @@
+/**
+ * Where the exchange path's two ledger writes run.
+ *
+ * - `startWriterThread` (files): on a worker thread with its own connection
+ *   (sqlite-writer.worker.ts). better-sqlite3 is synchronous, so with
+ *   synchronous=FULL each commit's fsync would otherwise stall the event loop
+ *   (bench: a quarter of the STS's main thread). Callers still resume only
+ *   after their write is committed. If the thread dies, every pending and
+ *   later write is rejected: the exchange fails closed (503), nothing is minted
+ *   without a record.
+ * - `inlineWriter` (`:memory:`, which a second connection cannot share): the
+ *   same group commit on the caller's thread.
+ */
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { createGroupCommit } from './group-commit.ts';
+import { type MintingRow, prepareExchangeWrites } from './sqlite-exchange-writes.ts';
+
+export interface LedgerWriter {
+  insertMinting(row: MintingRow): Promise<void>;
+  /** Rows changed (1, or 0 when the grant is not `minting`). */
+  markActive(id: string, gitlabTokenId: number, tokenSha256: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function inlineWriter(db: Database.Database): LedgerWriter {
+  const writes = prepareExchangeWrites(db);
+  const group = createGroupCommit(db);
+  return {
+    insertMinting: (row) => group.run(() => writes.insertMinting(row)),
+    markActive: (id, tokenId, sha) => group.run(() => writes.markActive(id, tokenId, sha)),
+    async close() {
+      group.flush();
+    },
+  };
+}
+
+/** The worker, loaded as TypeScript through tsx when we run from sources, as JS from dist/. */
+function spawnWorker(workerData: unknown): Worker {
+  if (import.meta.url.endsWith('.ts')) {
+    const bootstrap = `const { workerData } = require('node:worker_threads');
+import(workerData.tsx).then((m) => { m.register(); return import(workerData.module); });`;
+    return new Worker(bootstrap, {
+      eval: true,
+      workerData: {
+        ...(workerData as object),
+        tsx: import.meta.resolve('tsx/esm/api'),
+        module: new URL('./sqlite-writer.worker.ts', import.meta.url).href,
+      },
+    });
+  }
+  return new Worker(new URL('./sqlite-writer.worker.js', import.meta.url), { workerData });
+}
+
+class WriterStoppedError extends Error {
+  readonly code = 'ERR_LEDGER_WRITER_STOPPED';
+  constructor(why: string) {
+    super(`the ledger writer thread stopped: ${why}`);
+    this.name = 'WriterStoppedError';
+  }
+}
+
+export function startWriterThread(path: string, busyTimeoutMs: number): LedgerWriter {
+  const worker = spawnWorker({ path, busyTimeoutMs });
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  let nextId = 1;
+  let stopped: Error | undefined;
+  let exited: Promise<void> | undefined;
+  worker.unref();
+
+  const stop = (err: Error) => {
+    stopped ??= err;
+    for (const p of pending.values()) p.reject(stopped);
+    pending.clear();
+  };
+  exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+  worker.on('error', (err) => stop(new WriterStoppedError(err.message)));
+  worker.on('exit', (code) => stop(new WriterStoppedError(`exit code ${code}`)));
+  worker.on(
+    'message',
+    (m: { id?: number; ok?: boolean; value?: unknown; code?: string; message?: string }) => {
+      if (m.id === undefined) return;
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      // The thread keeps the process alive only while someone waits for it.
+      if (pending.size === 0) worker.unref();
+      if (m.ok) p.resolve(m.value);
+      else p.reject(Object.assign(new Error(m.message ?? 'ledger write failed'), { code: m.code }));
+    },
+  );
+
+  function call<T>(message: Record<string, unknown>): Promise<T> {
+    if (stopped) return Promise.reject(stopped);
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      if (pending.size === 0) worker.ref();
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ id, ...message });
+    });
+  }
+
+  return {
+    insertMinting: (row) => call<void>({ op: 'insertMinting', row }),
+    markActive: (id, tokenId, sha) => call<number>({ op: 'markActive', args: [id, tokenId, sha] }),
+    async close() {
+      if (!stopped) {
+        worker.ref();
+        worker.postMessage({ op: 'close' });
+      }
+      await exited;
+      stop(new WriterStoppedError('closed'));
+    },
+  };
+}
