@@ -43,6 +43,11 @@ export interface BenchSettings {
   verifySeconds: number;
   /** Distinct signed subject tokens the exchange windows rotate through. */
   tokenPool: number;
+  /**
+   * Also measure the floors of a refusal (full runs only, to keep --quick under a minute):
+   * a POST to an unknown route of the STS, and a /token refusal that never looks at a token.
+   */
+  floors: boolean;
 }
 
 export const FULL: BenchSettings = {
@@ -60,6 +65,7 @@ export const FULL: BenchSettings = {
   reaperLatencyMs: 50,
   verifySeconds: 3,
   tokenPool: 2000,
+  floors: true,
 };
 
 export const QUICK: BenchSettings = {
@@ -71,6 +77,7 @@ export const QUICK: BenchSettings = {
   reaperGrants: 1000,
   verifySeconds: 1,
   tokenPool: 500,
+  floors: false,
 };
 
 /** Tiny windows for test/bench-smoke.test.ts: checks that everything still measures, not how fast. */
@@ -89,6 +96,7 @@ export const SMOKE: BenchSettings = {
   reaperLatencyMs: 10,
   verifySeconds: 0.2,
   tokenPool: 20,
+  floors: false,
 };
 
 /** CPU seconds of each process during one window, and the window's wall time. */
@@ -122,6 +130,11 @@ export interface BenchReport {
     verify: { cpuUsPerVerify: number; verifies: number; cpuSeconds: number };
   };
   figures: Record<FigureName, FigureResult>;
+  /** Full runs: what the STS's HTTP stack costs before any token work (docs/performance.md). */
+  floors?: Record<
+    'post_unknown_route' | 'refusal_without_token',
+    { rps: number; ratio: number; cpu: CpuUse }
+  >;
   met: number;
   total: number;
 }
@@ -355,6 +368,24 @@ export async function runBench(
     const badsig = await measure(tokenJob(sts1.url, badsigBodies), pids1);
     log(`  ${badsig.r.rps.toFixed(0)} rps ${JSON.stringify(badsig.r.status)}`);
 
+    let floors: BenchReport['floors'];
+    if (s.floors) {
+      // The same load against the same STS, doing less and less: how far a refusal can go.
+      log('floor: POST to an unknown route (404: fastify and our hooks only)');
+      const unknownJob = { ...tokenJob(sts1.url, garbageBodies), path: '/no-such-route' };
+      await warm(unknownJob);
+      const unknown = await measure(unknownJob, pids1);
+      log('floor: /token refused before the token is read (form, audit line, metrics, error)');
+      const noTokenJob = tokenJob(sts1.url, ['grant_type=unknown']);
+      await warm(noTokenJob);
+      const noToken = await measure(noTokenJob, pids1);
+      floors = {
+        post_unknown_route: { rps: round(unknown.r.rps), ratio: 0, cpu: roundCpu(unknown.cpu) },
+        refusal_without_token: { rps: round(noToken.r.rps), ratio: 0, cpu: roundCpu(noToken.cpu) },
+      };
+      log(`  ${unknown.r.rps.toFixed(0)} rps (404) / ${noToken.r.rps.toFixed(0)} rps (400)`);
+    }
+
     log('exchange: full successful exchanges, GitLab emulator without added latency');
     await warm(tokenJob(sts1.url, fewBodies));
     // Exchanges still in flight when the load generator stops are counted by the STS, not by autocannon:
@@ -552,6 +583,11 @@ export async function runBench(
         },
       },
       figures,
+      ...(floors && {
+        floors: Object.fromEntries(
+          Object.entries(floors).map(([k, v]) => [k, { ...v, ratio: round(v.rps / helloRps) }]),
+        ) as NonNullable<BenchReport['floors']>,
+      }),
       met,
       total: FIGURE_ORDER.length,
     };

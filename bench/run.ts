@@ -52,6 +52,9 @@ export function table(r: BenchReport): string {
       cpuCell(f.cpu),
     ]);
   }
+  for (const [name, f] of Object.entries(r.floors ?? {})) {
+    rows.push([`floor: ${name} (ratio)`, fmt(f.ratio), '', '', cpuCell(f.cpu)]);
+  }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   const line = (row: string[]) =>
     row
