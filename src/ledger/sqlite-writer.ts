@@ -42,6 +42,7 @@ function spawnWorker(workerData: unknown): Worker {
 import(workerData.tsx).then((m) => { m.register(); return import(workerData.module); });`;
     return new Worker(bootstrap, {
       eval: true,
+      execArgv: [],
       workerData: {
         ...(workerData as object),
         tsx: import.meta.resolve('tsx/esm/api'),
@@ -49,7 +50,9 @@ import(workerData.tsx).then((m) => { m.register(); return import(workerData.modu
       },
     });
   }
-  return new Worker(new URL('./sqlite-writer.worker.js', import.meta.url), { workerData });
+  // execArgv: [] — the thread needs none of the process's flags (an inherited --input-type or
+  // --eval would even stop it from starting).
+  return new Worker(new URL('./sqlite-writer.worker.js', import.meta.url), { workerData, execArgv: [] });
 }
 
 class WriterStoppedError extends Error {
