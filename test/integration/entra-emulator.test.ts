@@ -92,7 +92,6 @@ async function http(
     dispatcher: agent,
   });
   const text = await res.text();
-  // biome-ignore lint/suspicious/noExplicitAny: wire JSON, read field by field and asserted
   return { status: res.status, headers: res.headers, json: JSON.parse(text) as Record<string, any> };
 }
 

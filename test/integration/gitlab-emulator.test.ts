@@ -53,7 +53,6 @@ function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies are checked field by field
 type Json = any;
 
 interface Reply {

@@ -14,7 +14,6 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { assertNoSecrets, EXCHANGE, PROJECT, postForm, type Stack } from '../../helpers/stack.ts';
 
 /** Decoded JSON of hostile tokens and emulator answers: any shape at all. */
-// biome-ignore lint/suspicious/noExplicitAny: attack code reads and rewrites arbitrary JSON
 export type Json = Record<string, any>;
 
 /** What the caller sees for every refused subject token, whatever the reason (RFC 8693 §2.2.2). */

@@ -6,7 +6,6 @@ export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: whatever JSON the server sent
   json: any;
   ms: number;
 }
