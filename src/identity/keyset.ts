@@ -7,9 +7,9 @@
  *
  * Only public members are imported (kty, n, e / crv, x, y), whatever else the
  * document carries; `use` must be `sig` and `alg`/`key_ops` must allow the
- * header alg when present (RFC 7517 §4.2-4.4). jose then refuses RSA keys
- * under 2048 bits (RFC 7518 §3.3), and signature.ts binds the imported key to
- * the alg for node:crypto.
+ * header alg when present (RFC 7517 §4.2-4.4). signature.ts then binds the
+ * imported key to the alg for node:crypto and refuses RSA keys under 2048 bits
+ * (RFC 7518 §3.3).
  */
 import { importJWK, type JWK } from 'jose';
 import { SubjectTokenCodes as C, quote, refuse } from './errors.ts';

@@ -79,4 +79,12 @@ describe('verifyCompactSignature (node:crypto)', () => {
     assert.throws(() => signatureKey(rsa.privateKey, 'RS256'), /public key/);
     assert.throws(() => signatureKey(rsa.publicKey, 'HS256'), /unsupported alg/);
   });
+
+  it('refuses RSA keys under 2048 bits (RFC 7518 §3.3), also through jose import', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    assert.throws(() => signatureKey(weak.publicKey, 'RS256'), /1024 bits/);
+    const imported = await importJWK(weak.publicKey.export({ format: 'jwk' }), 'RS256');
+    assert.throws(() => signatureKey(imported, 'RS256'), /1024 bits/);
+    assert.throws(() => signatureKey(weak.publicKey, 'PS256'), /1024 bits/);
+  });
 });

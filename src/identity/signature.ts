@@ -6,9 +6,10 @@
  * whose every call is a promise and a thread-pool round trip. Measured on the
  * bench machine (RSA-2048, RS256): 136 µs of CPU per verification one at a
  * time and 57 µs under load, against 25 µs for `crypto.verify` on a KeyObject
- * (docs/performance.md). jose still imports and vets the keys (keyset.ts:
- * RSA keys under 2048 bits refused, curve bound to the alg); this module only
- * turns jose's CryptoKey into a KeyObject once and checks signatures.
+ * (docs/performance.md). jose still imports the keys (public members only,
+ * curve bound to the alg); this module turns jose's CryptoKey into a
+ * KeyObject once, re-checks its type, curve and RSA size (2048-8192 bits:
+ * jose checks the size only inside compactVerify), and checks signatures.
  *
  * Everything security-relevant stays explicit here: the alg was already pinned
  * by the header allow-list and the key selection (the key fits that alg and no
@@ -17,6 +18,10 @@
  * r = 0 or s = 0, the "psychic signature" of CVE-2022-21449).
  */
 import { constants, KeyObject, verify } from 'node:crypto';
+
+/** RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used"; the upper bound caps the work a JWKS can cause. */
+export const MIN_RSA_BITS = 2048;
+export const MAX_RSA_BITS = 8192;
 
 interface AlgSpec {
   hash: string | null;
@@ -60,6 +65,14 @@ export function signatureKey(imported: unknown, alg: string): SignatureKey {
   }
   if (spec.curve && key.asymmetricKeyDetails?.namedCurve !== spec.curve) {
     throw new Error(`a ${key.asymmetricKeyDetails?.namedCurve} key cannot verify ${alg}`);
+  }
+  // RFC 7518 §3.3/§3.5: RSA keys of 2048 bits or more. (jose checks this in compactVerify,
+  // not in importJWK, so it is ours to check.)
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (spec.keyType === 'rsa' && (bits === undefined || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS)) {
+    throw new Error(
+      `an RSA key of ${bits} bits cannot verify ${alg} (${MIN_RSA_BITS}-${MAX_RSA_BITS} accepted)`,
+    );
   }
   return { alg, key };
 }

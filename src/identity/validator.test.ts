@@ -5,7 +5,13 @@
  * asserted wherever the attack must cost no request.
  */
 import assert from 'node:assert/strict';
-import { createHmac, createPublicKey, randomUUID } from 'node:crypto';
+import {
+  createHmac,
+  createPublicKey,
+  sign as cryptoSign,
+  generateKeyPairSync,
+  randomUUID,
+} from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
   SubjectTokenCodes as C,
@@ -494,6 +500,25 @@ describe('keys and signature', () => {
       await refused(`${t.slice(0, t.lastIndexOf('.'))}.${raw.toString('base64url')}`, C.SIGNATURE);
       await refused(`${h}.${t.split('.')[1]}.${s.slice(0, -10)}`, C.SIGNATURE);
     });
+  });
+
+  it('an RSA key under 2048 bits in the JWKS is never used (RFC 7518 §3.3)', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const jwk = { ...weak.publicKey.export({ format: 'jwk' }), kid: 'weak-1024', use: 'sig', alg: 'RS256' };
+    const original = fake.docs.get('/oidc/jwks') as { keys: unknown[] };
+    fake.docs.set('/oidc/jwks', { keys: [...original.keys, jwk] });
+    const v2 = makeValidator();
+    try {
+      await v2.init();
+      // jose refuses to sign with such a key, so node:crypto signs it.
+      const input = `${b64u({ alg: 'RS256', kid: 'weak-1024' })}.${b64u(oidcClaims(fake.oidcIssuer))}`;
+      const token = `${input}.${cryptoSign('sha256', Buffer.from(input), weak.privateKey).toString('base64url')}`;
+      const err = await refused(token, C.KEY_MISMATCH, v2);
+      assert.match(err.reason, /1024 bits/);
+    } finally {
+      fake.docs.set('/oidc/jwks', original);
+      v2.close();
+    }
   });
 
   it('signature is checked before claims: an expired, wrongly signed token fails on the signature', async () => {

@@ -46,6 +46,16 @@ describe('ledger lock', () => {
     acquireLedgerLock(path).release();
   });
 
+  it('creates the ledger folder, and one lock serves every spelling of the path', () => {
+    const path = join(dir, 'new', 'folder', 'c.db');
+    const lock = acquireLedgerLock(path);
+    assert.throws(
+      () => acquireLedgerLock(join(dir, 'new', 'folder', '..', 'folder', 'c.db')),
+      LedgerLockedError,
+    );
+    lock.release();
+  });
+
   it('an in-memory ledger needs no lock', () => {
     acquireLedgerLock(':memory:').release();
   });

@@ -12,8 +12,16 @@
  * process dies, SIGKILL included, so a crash never leaves a stale lock behind
  * (unlike a PID file). The ledger itself stays open to readers (the CLI).
  */
+import { mkdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { LedgerLockedError } from './types.ts';
+
+/**
+ * Held locks, referenced from module scope: a better-sqlite3 connection that
+ * nobody references is closed when it is garbage-collected, and the lock with it.
+ */
+const held = new Set<Database.Database>();
 
 export interface ProcessLock {
   release(): void;
@@ -21,7 +29,9 @@ export interface ProcessLock {
 
 export function acquireLedgerLock(ledgerPath: string): ProcessLock {
   if (ledgerPath === ':memory:') return { release() {} };
-  const lockPath = `${ledgerPath}.lock`;
+  // One lock file per ledger file, however the path was spelt (symlinks, `..`).
+  mkdirSync(dirname(ledgerPath), { recursive: true });
+  const lockPath = join(realpathSync(dirname(ledgerPath)), `${basename(ledgerPath)}.lock`);
   const db = new Database(lockPath, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
@@ -31,11 +41,10 @@ export function acquireLedgerLock(ledgerPath: string): ProcessLock {
     if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw new LedgerLockedError(ledgerPath);
     throw err;
   }
-  let held = true;
+  held.add(db);
   return {
     release() {
-      if (!held) return;
-      held = false;
+      if (!held.delete(db)) return;
       try {
         db.exec('ROLLBACK');
       } finally {

@@ -47,162 +47,179 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
   const audit = options.audit ?? createAuditSink({ file: config.audit.file });
   // One serving process per SQLite file (see src/ledger/sqlite-lock.ts); refuse to start otherwise.
   const lock = acquireLedgerLock(config.store.sqlite);
-  let store: ReturnType<typeof openSqliteLedger>;
+  // What start-up has opened, in order; undone newest first by close(), or at once if start-up fails.
+  const undo: Array<() => unknown> = [() => lock.release()];
   try {
-    store = openSqliteLedger(config.store.sqlite);
+    const store = openSqliteLedger(config.store.sqlite);
+    undo.push(() => store.close());
+    // With the lock held, any grant still `minting` belongs to a process that died mid-mint:
+    // fail it now, so that the reconciler's first pass revokes whatever GitLab created for it
+    // (its token reached no client), instead of waiting out the stale-minting deadline.
+    const orphans = await store.failStaleMinting(Number.MAX_SAFE_INTEGER);
+    if (orphans.length > 0) {
+      logger.warn({ grants: orphans.length }, 'grants left minting by a previous process marked failed');
+      for (const grantId of orphans) audit.write({ event: 'recover', outcome: 'failed', grantId });
+    }
+
+    let metrics: StsContext['metrics'] | undefined;
+    const gitlab = createGitlabClient({
+      url: config.gitlab.url,
+      token: config.gitlab.token,
+      caFile: config.gitlab.caFile,
+      timeoutMs: config.gitlab.timeout * 1000,
+      // Each exchange holds one GitLab connection for GitLab's whole answer time: at 200 ms a
+      // 64-connection pool caps the STS at 320 exchanges/s whatever the CPU (bench: concurrency_efficiency).
+      connections: 256,
+      now,
+      onRequest: (info) =>
+        metrics?.gitlabDuration.observe(
+          { method: info.method, route: info.route, status: String(info.status) },
+          info.durationMs / 1000,
+        ),
+    });
+    undo.push(() => gitlab.close());
+    metrics = createMetrics({
+      activeGrants: () => store.countAllActive(),
+      reaperLagSeconds: async () => {
+        const oldest = await store.oldestOverdue(now());
+        return oldest === undefined ? 0 : Math.max(0, (now() - oldest) / 1000);
+      },
+    });
+
+    const validator = createTokenValidator({
+      issuers: config.issuers,
+      clockSkewSeconds: config.tokens.clockSkew,
+      now,
+    });
+    undo.push(() => validator.close());
+    const context: StsContext = {
+      config,
+      validator,
+      policies: compilePolicies(config.policies, { gitlabUrl: config.gitlab.url }),
+      store,
+      gitlab,
+      audit,
+      metrics,
+      limits: {
+        perIdentity: createRateLimiter(config.server.rateLimit.perIdentity, now),
+        perIp: createRateLimiter(config.server.rateLimit.perIp, now),
+      },
+      now,
+    };
+
+    // A minting grant is presumed dead only well after any GitLab call could still answer.
+    const staleMintingMs = Math.max(120_000, 2 * config.gitlab.timeout * 1000);
+    const reaper = createReaper({
+      store,
+      gitlab,
+      concurrency: config.reaper.concurrency,
+      intervalMs: config.reaper.interval * 1000,
+      staleMintingMs,
+      now,
+      log: logger,
+      onRevoked: (grant, outcome) => {
+        metrics?.revocations.inc({ outcome: String(outcome), source: 'reaper' });
+        audit.write({
+          event: 'reap',
+          outcome: String(outcome),
+          grantId: grant.id,
+          gitlabTokenId: grant.gitlabTokenId,
+          policy: grant.policy,
+          issuer: grant.issuer,
+          subject: grant.subject,
+          target: grant.targetRef,
+          targetKind: grant.targetKind,
+        });
+      },
+      onFailed: (grant, err) => {
+        metrics?.revocations.inc({ outcome: 'failed', source: 'reaper' });
+        logger.warn({ grantId: grant.id, err: err.message }, 'revocation failed; will retry');
+      },
+    });
+    const reconciler = createReconciler({
+      store,
+      gitlab,
+      serverId: config.server.id,
+      intervalMs: config.reaper.reconcileInterval * 1000,
+      staleMintingMs,
+      now,
+      log: logger,
+      onRevoked: (info) => {
+        metrics?.revocations.inc({ outcome: info.outcome, source: 'reconciler' });
+        audit.write({
+          event: 'reconcile',
+          outcome: info.outcome,
+          reason: info.reason,
+          grantId: info.grantId,
+          gitlabTokenId: info.tokenId,
+          target: info.target.ref,
+          targetKind: info.target.kind,
+        });
+      },
+    });
+
+    await validator.init();
+    const background = options.background !== false;
+    let healthTimer: NodeJS.Timeout | undefined;
+    if (background) {
+      const check = () =>
+        gitlab.checkHealth().catch((err: Error) => logger.warn({ err: err.message }, 'GitLab check failed'));
+      await check();
+      healthTimer = setInterval(check, config.gitlab.healthInterval * 1000);
+      healthTimer.unref();
+      undo.push(() => clearInterval(healthTimer));
+      // Overdue grants first (they fell due while we were down), then the usual loop.
+      await reaper.start();
+      undo.push(() => reaper.stop());
+      await reconciler.start();
+      undo.push(() => reconciler.stop());
+    }
+
+    const app = buildApp(context, { logger: options.logger === false ? false : logger });
+    // First to close: finish in-flight requests before their ledger writes' store closes.
+    undo.push(() => app.close());
+    await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.server.listen.port;
+    const host = config.server.listen.host.includes(':')
+      ? `[${config.server.listen.host}]`
+      : config.server.listen.host;
+    const url = `${config.server.tls ? 'https' : 'http'}://${host}:${port}`;
+    logger.info({ url, serverId: config.server.id }, 'tanuki-sts listening');
+
+    let closed: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      context,
+      reapNow: () => reaper.runOnce(),
+      reconcileNow: () => reconciler.runOnce(),
+      close() {
+        // Newest first: the app (in-flight requests finish), background loops, clients, the
+        // store, and last the ledger lock; every step runs even if one before it fails.
+        closed ??= (async () => {
+          const failed = await unwind(undo);
+          await audit.close();
+          if (failed) throw failed;
+        })();
+        return closed;
+      },
+    };
   } catch (err) {
-    lock.release();
+    await unwind(undo);
     throw err;
   }
-  // With the lock held, any grant still `minting` belongs to a process that died mid-mint:
-  // fail it now, so that the reconciler's first pass revokes whatever GitLab created for it
-  // (its token reached no client), instead of waiting out the stale-minting deadline.
-  const orphans = await store.failStaleMinting(Number.MAX_SAFE_INTEGER);
-  if (orphans.length > 0) {
-    logger.warn({ grants: orphans.length }, 'grants left minting by a previous process marked failed');
-    for (const grantId of orphans) audit.write({ event: 'recover', outcome: 'failed', grantId });
+}
+
+/** Runs every step (newest first) even when one fails; returns the first failure. */
+async function unwind(steps: Array<() => unknown>): Promise<unknown> {
+  let first: unknown;
+  for (const step of [...steps].reverse()) {
+    try {
+      await step();
+    } catch (err) {
+      first ??= err;
+    }
   }
-
-  let metrics: StsContext['metrics'] | undefined;
-  const gitlab = createGitlabClient({
-    url: config.gitlab.url,
-    token: config.gitlab.token,
-    caFile: config.gitlab.caFile,
-    timeoutMs: config.gitlab.timeout * 1000,
-    // Each exchange holds one GitLab connection for GitLab's whole answer time: at 200 ms a
-    // 64-connection pool caps the STS at 320 exchanges/s whatever the CPU (bench: concurrency_efficiency).
-    connections: 256,
-    now,
-    onRequest: (info) =>
-      metrics?.gitlabDuration.observe(
-        { method: info.method, route: info.route, status: String(info.status) },
-        info.durationMs / 1000,
-      ),
-  });
-  metrics = createMetrics({
-    activeGrants: () => store.countAllActive(),
-    reaperLagSeconds: async () => {
-      const oldest = await store.oldestOverdue(now());
-      return oldest === undefined ? 0 : Math.max(0, (now() - oldest) / 1000);
-    },
-  });
-
-  const validator = createTokenValidator({
-    issuers: config.issuers,
-    clockSkewSeconds: config.tokens.clockSkew,
-    now,
-  });
-  const context: StsContext = {
-    config,
-    validator,
-    policies: compilePolicies(config.policies, { gitlabUrl: config.gitlab.url }),
-    store,
-    gitlab,
-    audit,
-    metrics,
-    limits: {
-      perIdentity: createRateLimiter(config.server.rateLimit.perIdentity, now),
-      perIp: createRateLimiter(config.server.rateLimit.perIp, now),
-    },
-    now,
-  };
-
-  // A minting grant is presumed dead only well after any GitLab call could still answer.
-  const staleMintingMs = Math.max(120_000, 2 * config.gitlab.timeout * 1000);
-  const reaper = createReaper({
-    store,
-    gitlab,
-    concurrency: config.reaper.concurrency,
-    intervalMs: config.reaper.interval * 1000,
-    staleMintingMs,
-    now,
-    log: logger,
-    onRevoked: (grant, outcome) => {
-      metrics?.revocations.inc({ outcome: String(outcome), source: 'reaper' });
-      audit.write({
-        event: 'reap',
-        outcome: String(outcome),
-        grantId: grant.id,
-        gitlabTokenId: grant.gitlabTokenId,
-        policy: grant.policy,
-        issuer: grant.issuer,
-        subject: grant.subject,
-        target: grant.targetRef,
-        targetKind: grant.targetKind,
-      });
-    },
-    onFailed: (grant, err) => {
-      metrics?.revocations.inc({ outcome: 'failed', source: 'reaper' });
-      logger.warn({ grantId: grant.id, err: err.message }, 'revocation failed; will retry');
-    },
-  });
-  const reconciler = createReconciler({
-    store,
-    gitlab,
-    serverId: config.server.id,
-    intervalMs: config.reaper.reconcileInterval * 1000,
-    staleMintingMs,
-    now,
-    log: logger,
-    onRevoked: (info) => {
-      metrics?.revocations.inc({ outcome: info.outcome, source: 'reconciler' });
-      audit.write({
-        event: 'reconcile',
-        outcome: info.outcome,
-        reason: info.reason,
-        grantId: info.grantId,
-        gitlabTokenId: info.tokenId,
-        target: info.target.ref,
-        targetKind: info.target.kind,
-      });
-    },
-  });
-
-  await validator.init();
-  const background = options.background !== false;
-  let healthTimer: NodeJS.Timeout | undefined;
-  if (background) {
-    const check = () =>
-      gitlab.checkHealth().catch((err: Error) => logger.warn({ err: err.message }, 'GitLab check failed'));
-    await check();
-    healthTimer = setInterval(check, config.gitlab.healthInterval * 1000);
-    healthTimer.unref();
-    // Overdue grants first (they fell due while we were down), then the usual loop.
-    await reaper.start();
-    await reconciler.start();
-  }
-
-  const app = buildApp(context, { logger: options.logger === false ? false : logger });
-  await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.server.listen.port;
-  const host = config.server.listen.host.includes(':')
-    ? `[${config.server.listen.host}]`
-    : config.server.listen.host;
-  const url = `${config.server.tls ? 'https' : 'http'}://${host}:${port}`;
-  logger.info({ url, serverId: config.server.id }, 'tanuki-sts listening');
-
-  let closed: Promise<void> | undefined;
-  return {
-    url,
-    port,
-    context,
-    reapNow: () => reaper.runOnce(),
-    reconcileNow: () => reconciler.runOnce(),
-    close() {
-      closed ??= (async () => {
-        // Finish in-flight requests first; their ledger writes complete before the store closes.
-        await app.close();
-        if (healthTimer) clearInterval(healthTimer);
-        await reaper.stop();
-        await reconciler.stop();
-        validator.close();
-        await gitlab.close();
-        await store.close();
-        lock.release();
-        await audit.close();
-      })();
-      return closed;
-    },
-  };
+  return first;
 }

@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { acquireLedgerLock, LedgerLockedError, openSqliteLedger, tokenName } from '../../src/ledger/index.ts';
+import { createMemoryAuditSink } from '../../src/service/audit.ts';
+import { startSts } from '../../src/service/server.ts';
 import { azureToken } from '../helpers/azure.ts';
 import { EXCHANGE, gitlabTokens, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
 
@@ -110,6 +113,31 @@ describe('grant lifecycle', () => {
 
   it('a second process cannot serve from the same SQLite ledger while the first lives', () => {
     assert.throws(() => acquireLedgerLock(join(s.dir, 'ledger.db')), LedgerLockedError);
+  });
+
+  it('a failed start-up (listen port taken) releases the ledger lock it took', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    const ledger = join(s.dir, 'second.db');
+    try {
+      await assert.rejects(
+        startSts({
+          config: {
+            ...s.config,
+            store: { ...s.config.store, sqlite: ledger },
+            server: { ...s.config.server, listen: { ...s.config.server.listen, port } },
+          },
+          logger: false,
+          audit: createMemoryAuditSink(),
+          background: false,
+        }),
+        /EADDRINUSE/,
+      );
+      acquireLedgerLock(ledger).release(); // free again
+    } finally {
+      blocker.close();
+    }
   });
 
   it('a grant the previous process left minting is failed at start-up and its token revoked at once', async () => {
