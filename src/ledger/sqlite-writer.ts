@@ -20,6 +20,8 @@ export interface LedgerWriter {
   insertMinting(row: MintingRow): Promise<void>;
   /** Rows changed (1, or 0 when the grant is not `minting`). */
   markActive(id: string, gitlabTokenId: number, tokenSha256: string): Promise<number>;
+  /** Undefined while writes can succeed; the reason once the writer has stopped. */
+  stopped(): Error | undefined;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export function inlineWriter(db: Database.Database): LedgerWriter {
   return {
     insertMinting: (row) => group.run(() => writes.insertMinting(row)),
     markActive: (id, tokenId, sha) => group.run(() => writes.markActive(id, tokenId, sha)),
+    stopped: () => undefined,
     async close() {
       group.flush();
     },
@@ -63,7 +66,12 @@ class WriterStoppedError extends Error {
   }
 }
 
-export function startWriterThread(path: string, busyTimeoutMs: number): LedgerWriter {
+export function startWriterThread(
+  path: string,
+  busyTimeoutMs: number,
+  /** Called once if the thread stops other than by close() (log it: nothing can be minted any more). */
+  onUnexpectedStop: (err: Error) => void = () => {},
+): LedgerWriter {
   const worker = spawnWorker({ path, busyTimeoutMs });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextId = 1;
@@ -71,7 +79,9 @@ export function startWriterThread(path: string, busyTimeoutMs: number): LedgerWr
   let exited: Promise<void> | undefined;
   worker.unref();
 
+  let closing = false;
   const stop = (err: Error) => {
+    if (!stopped && !closing) onUnexpectedStop(err);
     stopped ??= err;
     for (const p of pending.values()) p.reject(stopped);
     pending.clear();
@@ -106,7 +116,9 @@ export function startWriterThread(path: string, busyTimeoutMs: number): LedgerWr
   return {
     insertMinting: (row) => call<void>({ op: 'insertMinting', row }),
     markActive: (id, tokenId, sha) => call<number>({ op: 'markActive', args: [id, tokenId, sha] }),
+    stopped: () => stopped,
     async close() {
+      closing = true;
       if (!stopped) {
         worker.ref();
         worker.postMessage({ op: 'close' });

@@ -87,7 +87,8 @@ describe('ledger writer thread', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tanuki-writer-'));
     try {
       // A directory is no database: the thread dies opening it.
-      const w = startWriterThread(dir, 0);
+      const stops: Error[] = [];
+      const w = startWriterThread(dir, 0, (err) => stops.push(err));
       const row = {
         id: 'g1',
         requestId: 'r',
@@ -115,6 +116,8 @@ describe('ledger writer thread', () => {
         w.markActive('g1', 1, 'x'),
         (e: { code?: string }) => e.code === 'ERR_LEDGER_WRITER_STOPPED',
       );
+      assert.equal(stops.length, 1, 'the unexpected stop is reported once (the STS logs it)');
+      assert.ok(w.stopped());
       await w.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -134,8 +134,11 @@ const MAX_ERROR_CHARS = 500;
 export function openSqliteLedger(
   path: string,
   opts: {
-    busyTimeoutMs?: number /** false: write in this thread (default: a writer thread for files). */;
+    busyTimeoutMs?: number;
+    /** false: write in this thread (default: a writer thread for files). */
     writerThread?: boolean;
+    /** The writer thread stopped unexpectedly: every later write fails (fail closed). */
+    onWriterStopped?: (err: Error) => void;
   } = {},
 ): LedgerStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -217,7 +220,7 @@ export function openSqliteLedger(
   const writer =
     path === ':memory:' || opts.writerThread === false
       ? inlineWriter(db)
-      : startWriterThread(path, busyTimeoutMs);
+      : startWriterThread(path, busyTimeoutMs, opts.onWriterStopped);
   let closed = false;
   const open = (): void => {
     if (closed) throw new Error('ledger is closed');
@@ -330,6 +333,7 @@ export function openSqliteLedger(
       open();
       return st.nextDue.get()?.t ?? undefined;
     },
+    writable: () => !closed && writer.stopped() === undefined,
     async close() {
       if (closed) return;
       closed = true;

@@ -132,6 +132,8 @@ export interface LedgerStore {
   oldestOverdue(now: number): Promise<number | undefined>;
   /** Earliest nextAttemptAt of any active/revoking grant: when the reaper should wake. */
   nextDueAt(): Promise<number | undefined>;
+  /** False once the store can no longer write (its writer thread died): readiness reports it. */
+  writable?(): boolean;
   close(): Promise<void>;
 }
 

@@ -13,6 +13,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
+import { sha256Hex } from '../util/hash.ts';
 import { RESOURCE_SCOPES } from './config.ts';
 import type { StsContext } from './context.ts';
 import { InvalidRequestError, StsError } from './errors.ts';
@@ -80,13 +81,13 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
   });
 
   app.post('/token', async (request, reply) => {
-    const params = parseForm(formBody(request));
+    const params = auditedForm(request, sts, 'exchange');
     const body = await exchangeToken(sts, params, { requestId: request.id, clientIp: request.ip });
     return reply.code(200).type('application/json').send(body);
   });
 
   app.post('/revoke', async (request, reply) => {
-    const params = parseForm(formBody(request));
+    const params = auditedForm(request, sts, 'revoke');
     await revokeToken(sts, params, { requestId: request.id, clientIp: request.ip });
     return reply.code(200).type('application/json').send({});
   });
@@ -117,14 +118,38 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
 }
 
 function formBody(request: FastifyRequest): string {
-  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (type !== FORM) {
-    throw new InvalidRequestError(
-      `the request body must be ${FORM}`,
-      `content type ${String(type).slice(0, 60)}`,
-    );
+    // Quoted only when it looks like a media type: the header is caller input.
+    const shown = MEDIA_TYPE.test(type) ? type : `sha256:${sha256Hex(type).slice(0, 16)}`;
+    throw new InvalidRequestError(`the request body must be ${FORM}`, `content type ${shown}`);
   }
   return typeof request.body === 'string' ? request.body : '';
+}
+
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,40}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,40}$/;
+
+/**
+ * The form of a /token or /revoke request. A request refused here (content
+ * type, encoding, duplicate parameters) never reaches the handlers, which audit
+ * everything else, so it is audited here: every outcome is audited once.
+ */
+function auditedForm(request: FastifyRequest, sts: StsContext, event: 'exchange' | 'revoke') {
+  try {
+    return parseForm(formBody(request));
+  } catch (err) {
+    if (err instanceof StsError) {
+      sts.audit.write({
+        event,
+        requestId: request.id,
+        clientIp: request.ip,
+        outcome: err.error,
+        reason: err.reason,
+      });
+      if (event === 'exchange') sts.metrics.exchanges.inc({ outcome: err.error, policy: '' });
+    }
+    throw err;
+  }
 }
 
 function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply, sts: StsContext) {
@@ -190,10 +215,12 @@ function metadata(sts: StsContext) {
 }
 
 async function readiness(sts: StsContext): Promise<Record<string, boolean>> {
-  const storeOk = await sts.store
-    .countAllActive()
-    .then(() => true)
-    .catch(() => false);
+  const storeOk =
+    (sts.store.writable?.() ?? true) &&
+    (await sts.store
+      .countAllActive()
+      .then(() => true)
+      .catch(() => false));
   const last = sts.gitlab.lastStatus();
   return { store: storeOk, keys: sts.validator.ready(), gitlab: last === undefined || last.ok };
 }

@@ -50,7 +50,13 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
   // What start-up has opened, in order; undone newest first by close(), or at once if start-up fails.
   const undo: Array<() => unknown> = [() => lock.release()];
   try {
-    const store = openSqliteLedger(config.store.sqlite);
+    const store = openSqliteLedger(config.store.sqlite, {
+      onWriterStopped: (err) =>
+        logger.error(
+          { err: err.message },
+          'ledger writer stopped: exchanges answer 503 until restart; not ready',
+        ),
+    });
     undo.push(() => store.close());
     // With the lock held, any grant still `minting` belongs to a process that died mid-mint:
     // fail it now, so that the reconciler's first pass revokes whatever GitLab created for it

@@ -161,8 +161,9 @@ export async function gitlabTokens(gitlabUrl: string): Promise<Array<Record<stri
 
 /** Fails if any text holds a GitLab token or a JWT. */
 export function assertNoSecrets(texts: string[], label = 'output'): void {
-  const glpat = /glpat-[A-Za-z0-9_-]{8,}/;
-  const jwt = /eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/;
+  // Case-insensitive: a token lowercased on its way into a message is still a token.
+  const glpat = /glpat-[A-Za-z0-9_-]{8,}/i;
+  const jwt = /eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/i;
   for (const t of texts) {
     if (glpat.test(t) || jwt.test(t))
       throw new Error(`${label} contains a token: ${t.slice(0, 200).replace(/[A-Za-z0-9_-]{30,}/g, '[…]')}`);

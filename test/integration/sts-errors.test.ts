@@ -83,6 +83,16 @@ describe('STS errors', () => {
       'content-type': 'application/json',
     });
     assertOAuthError(json, 400, 'invalid_request', secrets);
+    // Refused before the handler (content type, duplicates), and still audited once each.
+    for (const [res, reason] of [
+      [json, /content type application\/json/],
+      [await postForm(`${s.sts.url}/token`, dup), /duplicate parameter audience/],
+    ] as const) {
+      const events = s.audit.events.filter((e) => e.requestId === res.json.request_id);
+      assert.equal(events.length, 1, `one audit event for ${res.json.request_id}`);
+      assert.equal(events[0]?.outcome, 'invalid_request');
+      assert.match(events[0]?.reason ?? '', reason);
+    }
   });
 
   it('invalid_request for an invalid subject token, generic whatever the reason', async () => {

@@ -114,6 +114,25 @@ describe('secrets stay out of the audit stream and the answers', () => {
     );
   });
 
+  it('a token sent as the target (audience, resource) is not written to the audit stream, in any case', async () => {
+    const glpat = 'glpat-AbCdEfGhIjKlMnOpQrSt';
+    const before = s.audit.events.length;
+    for (const extra of <Array<Record<string, string>>>[
+      { audience: glpat },
+      { audience: `platform/${glpat}` },
+      { audience: `platform/${subject}` },
+      { resource: `${s.gitlab.url}/${glpat}` },
+    ]) {
+      const res = await exchange(s, subject, extra);
+      assert.ok(res.status >= 400 && res.status < 500, res.text);
+      assert.ok(!res.text.toLowerCase().includes(glpat.toLowerCase()));
+    }
+    const lines = s.audit.events.slice(before).map((e) => JSON.stringify(e));
+    assert.ok(lines.length >= 4);
+    assertNoSecrets(lines, 'audit stream');
+    for (const line of lines) assert.ok(!line.toLowerCase().includes('abcdefghijklmnopqrst'), line);
+  });
+
   it('the metadata document and the health endpoints carry no secret', async () => {
     const texts: string[] = [];
     for (const p of ['/.well-known/oauth-authorization-server', '/healthz', '/readyz', '/metrics']) {
