@@ -45,7 +45,8 @@ export interface BenchSettings {
   tokenPool: number;
   /**
    * Also measure the floors of a refusal (full runs only, to keep --quick under a minute):
-   * a POST to an unknown route of the STS, and a /token refusal that never looks at a token.
+   * an audited refusal on plain fastify (the hello process), a POST to an unknown route of
+   * the STS, and a /token refusal that never looks at a token.
    */
   floors: boolean;
 }
@@ -132,7 +133,7 @@ export interface BenchReport {
   figures: Record<FigureName, FigureResult>;
   /** Full runs: what the STS's HTTP stack costs before any token work (docs/performance.md). */
   floors?: Record<
-    'post_unknown_route' | 'refusal_without_token',
+    'minimal_audited_refusal' | 'post_unknown_route' | 'refusal_without_token',
     { rps: number; ratio: number; cpu: CpuUse }
   >;
   met: number;
@@ -220,7 +221,7 @@ export async function runBench(
     log(`bench (${s.mode}): starting processes in ${dir}`);
     issuer = await startBenchIssuer();
     const loadgen = track(forkScript('loadgen', 'loadgen.ts'));
-    const hello = track(forkScript('hello', 'hello.ts'));
+    const hello = track(forkScript('hello', 'hello.ts', s.floors ? [dir] : []));
     const emuP = startGitlabEmu(join(dir, 'gitlab'));
     const [, helloUrlM, emuR] = await Promise.all([
       new Promise<void>((resolve, reject) => {
@@ -275,6 +276,21 @@ export async function runBench(
     const helloM = await measure(helloJob, { hello: hello.pid });
     const helloRps = helloM.r.okRps;
     log(`  ${helloRps.toFixed(0)} rps`);
+    let minimalRefusal: { rps: number; cpu: CpuUse } | undefined;
+    if (s.floors) {
+      log('floor: the least an audited refusal can do on plain fastify (no STS code)');
+      const refuseJob: LoadJob = {
+        ...helloJob,
+        path: '/refuse',
+        method: 'POST',
+        headers: FORM_HEADERS,
+        bodies: [form({ ...EXCHANGE_FORM, subject_token: 'eyJhbGciOiJSUzI1NiJ9.e30.AAAA' })],
+      };
+      await warm(refuseJob);
+      const m = await measure(refuseJob, { hello: hello.pid });
+      minimalRefusal = { rps: m.r.rps, cpu: m.cpu };
+      log(`  ${m.r.rps.toFixed(0)} rps ${JSON.stringify(m.r.status)}`);
+    }
     await hello.stop();
 
     // ── subject tokens ───────────────────────────────────────────────────────
@@ -380,6 +396,11 @@ export async function runBench(
       await warm(noTokenJob);
       const noToken = await measure(noTokenJob, pids1);
       floors = {
+        minimal_audited_refusal: {
+          rps: round(minimalRefusal?.rps ?? 0),
+          ratio: 0,
+          cpu: roundCpu(minimalRefusal?.cpu ?? { wall: 0, loadgen: 0 }),
+        },
         post_unknown_route: { rps: round(unknown.r.rps), ratio: 0, cpu: roundCpu(unknown.cpu) },
         refusal_without_token: { rps: round(noToken.r.rps), ratio: 0, cpu: roundCpu(noToken.cpu) },
       };

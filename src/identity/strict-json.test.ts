@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { parseStrictJson, StrictJsonError } from './strict-json.ts';
 
 describe('parseStrictJson', () => {
@@ -51,6 +52,7 @@ describe('parseStrictJson', () => {
     ['NUL escape', '{"sub":"a\\u0000b"}'],
     ['lone high surrogate', '{"x":"\\ud800"}'],
     ['lone low surrogate in a name', '{"\\udc00":1}'],
+    ['raw lone surrogate', '{"x":"a\ud800b"}'],
     ['unterminated', '{"a":"b'],
     ['empty', ''],
     ['too deep', `${'['.repeat(20)}${']'.repeat(20)}`],
@@ -69,5 +71,37 @@ describe('parseStrictJson', () => {
     assert.equal(parseStrictJson('"\\ud83d\\ude00"'), '😀');
     assert.deepEqual(parseStrictJson('[[[1]]]', 3), [[[1]]]);
     assert.throws(() => parseStrictJson('[[[[1]]]]', 3), StrictJsonError);
+  });
+});
+
+describe('parseStrictJson against JSON.parse (property)', () => {
+  it('gives JSON.parse’s value for every JSON document without duplicate members', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (v) => {
+        const text = JSON.stringify(v);
+        assert.deepEqual(parseStrictJson(text, 64), JSON.parse(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never accepts what JSON.parse refuses, and agrees with it on what both accept', () => {
+    const jsonish = fc.string({
+      unit: fc.constantFrom(...'{}[]:,"\\ u0a1eE+-.tfnrl0123456789\t\n'.split('')),
+      maxLength: 24,
+    });
+    fc.assert(
+      fc.property(fc.oneof(jsonish, fc.string({ maxLength: 24 })), (text) => {
+        let strict: unknown;
+        try {
+          strict = parseStrictJson(text);
+        } catch (e) {
+          assert.ok(e instanceof StrictJsonError, String(e));
+          return;
+        }
+        assert.deepEqual(strict, JSON.parse(text));
+      }),
+      { numRuns: 20000 },
+    );
   });
 });

@@ -10,8 +10,8 @@
  * or a lone surrogate (not well-formed Unicode; attack catalogue #15), and
  * anything after the value.
  *
- * Objects are built with `Object.fromEntries` (CreateDataProperty), so a member
- * named `__proto__` is an ordinary own property, as with `JSON.parse`.
+ * The value is built by `JSON.parse`, so a member named `__proto__` is an
+ * ordinary own property (CreateDataProperty), never the prototype.
  */
 
 export class StrictJsonError extends Error {
@@ -28,136 +28,171 @@ export class StrictJsonError extends Error {
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/**
+ * Two passes: a scan that builds nothing and checks everything above, then
+ * `JSON.parse` to build the value. Once the scan has passed, the text is JSON
+ * without duplicated members, so `JSON.parse` (native, and several times faster
+ * than building objects here) cannot disagree with it about any member. The
+ * scanner keeps its position in module state rather than closures: it runs
+ * synchronously and never re-enters, and the closures it used to create per
+ * call were the largest share of our own code in a garbage-token refusal's
+ * profile (docs/performance.md).
+ */
 export function parseStrictJson(text: string, maxDepth = 16): unknown {
-  let i = 0;
+  // A raw lone surrogate anywhere (with the u flag a well-formed pair is one code point,
+  // so only a lone half matches \p{Cs}).
+  if (LONE_SURROGATE.test(text)) throw new StrictJsonError('lone surrogate');
+  src = text;
+  pos = 0;
+  limit = maxDepth;
+  try {
+    scanValue(0);
+    skipWs();
+    if (pos !== src.length) fail('trailing data');
+  } finally {
+    src = '';
+  }
+  return JSON.parse(text);
+}
 
-  const fail = (what: string): never => {
-    throw new StrictJsonError(`${what} at offset ${i}`);
-  };
+let src = '';
+let pos = 0;
+let limit = 16;
 
-  const ws = () => {
-    for (;;) {
-      const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
-      else return;
-    }
-  };
+function fail(what: string): never {
+  throw new StrictJsonError(`${what} at offset ${pos}`);
+}
 
-  const str = (): string => {
-    const start = i;
-    i++; // opening quote
-    for (;;) {
-      if (i >= text.length) fail('unterminated string');
-      const c = text.charCodeAt(i);
-      if (c === 0x22) break;
-      if (c < 0x20) fail('control character in string');
-      if (c === 0x5c) {
-        const e = text[i + 1];
-        if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) fail('bad \\u escape');
-          i += 6;
-        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) {
-          i += 2;
-        } else {
-          fail('bad escape');
+function skipWs(): void {
+  for (;;) {
+    const c = src.charCodeAt(pos);
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) pos++;
+    else return;
+  }
+}
+
+/** Scans a string literal at `pos` and returns its value (only member names need it). */
+function scanString(): string {
+  const start = pos;
+  let escaped = false;
+  pos++; // opening quote
+  for (;;) {
+    if (pos >= src.length) fail('unterminated string');
+    const c = src.charCodeAt(pos);
+    if (c === 0x22) break;
+    if (c < 0x20) fail('control character in string');
+    if (c === 0x5c) {
+      escaped = true;
+      const e = src.charCodeAt(pos + 1);
+      if (e === 0x75 /* u */) {
+        for (let k = pos + 2; k < pos + 6; k++) {
+          const h = src.charCodeAt(k);
+          const hex = (h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66);
+          if (!hex) fail('bad \\u escape');
         }
+        pos += 6;
+      } else if (
+        e === 0x22 ||
+        e === 0x5c ||
+        e === 0x2f ||
+        e === 0x62 ||
+        e === 0x66 ||
+        e === 0x6e ||
+        e === 0x72 ||
+        e === 0x74
+      ) {
+        pos += 2;
       } else {
-        i++;
+        fail('bad escape');
       }
+    } else {
+      pos++;
     }
-    i++; // closing quote
-    // The slice is a valid JSON string literal now; let the engine unescape it.
-    const value = JSON.parse(text.slice(start, i)) as string;
-    if (value.includes('\u0000')) fail('NUL in string');
-    if (LONE_SURROGATE.test(value)) fail('lone surrogate in string');
-    return value;
-  };
+  }
+  pos++; // closing quote
+  if (!escaped) return src.slice(start + 1, pos - 1);
+  // Escapes can spell what the raw text cannot hold: U+0000 and lone surrogates.
+  const value = JSON.parse(src.slice(start, pos)) as string;
+  if (value.includes('\u0000')) fail('NUL in string');
+  if (LONE_SURROGATE.test(value)) fail('lone surrogate in string');
+  return value;
+}
 
-  const value = (depth: number): unknown => {
-    ws();
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      if (depth >= maxDepth) fail('nesting too deep');
-      return c === '{' ? obj(depth + 1) : arr(depth + 1);
-    }
-    if (c === '"') return str();
-    if (text.startsWith('true', i)) {
-      i += 4;
-      return true;
-    }
-    if (text.startsWith('false', i)) {
-      i += 5;
-      return false;
-    }
-    if (text.startsWith('null', i)) {
-      i += 4;
-      return null;
-    }
-    NUMBER.lastIndex = i;
-    const m = NUMBER.exec(text);
-    if (!m) return fail('unexpected character');
-    i += m[0].length;
-    return Number(m[0]);
-  };
+function scanValue(depth: number): void {
+  skipWs();
+  const c = src.charCodeAt(pos);
+  if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+    if (depth >= limit) fail('nesting too deep');
+    if (c === 0x7b) scanObject(depth + 1);
+    else scanArray(depth + 1);
+    return;
+  }
+  if (c === 0x22) {
+    scanString();
+    return;
+  }
+  if (src.startsWith('true', pos)) {
+    pos += 4;
+    return;
+  }
+  if (src.startsWith('false', pos)) {
+    pos += 5;
+    return;
+  }
+  if (src.startsWith('null', pos)) {
+    pos += 4;
+    return;
+  }
+  NUMBER.lastIndex = pos;
+  const m = NUMBER.exec(src);
+  if (!m) fail('unexpected character');
+  pos += m[0].length;
+}
 
-  const obj = (depth: number): Record<string, unknown> => {
-    i++; // {
-    const entries: Array<[string, unknown]> = [];
-    const seen = new Set<string>();
-    ws();
-    if (text[i] === '}') {
-      i++;
-      return {};
-    }
-    for (;;) {
-      ws();
-      if (text[i] !== '"') fail('expected a member name');
-      const key = str();
-      if (seen.has(key))
-        throw new StrictJsonError(`duplicate member ${JSON.stringify(key.slice(0, 40))}`, true);
-      seen.add(key);
-      ws();
-      if (text[i] !== ':') fail('expected ":"');
-      i++;
-      entries.push([key, value(depth)]);
-      ws();
-      if (text[i] === ',') {
-        i++;
-        continue;
-      }
-      if (text[i] === '}') {
-        i++;
-        return Object.fromEntries(entries);
-      }
-      fail('expected "," or "}"');
-    }
-  };
+function scanObject(depth: number): void {
+  pos++; // {
+  skipWs();
+  if (src.charCodeAt(pos) === 0x7d) {
+    pos++;
+    return;
+  }
+  const seen = new Set<string>();
+  for (;;) {
+    skipWs();
+    if (src.charCodeAt(pos) !== 0x22) fail('expected a member name');
+    const key = scanString();
+    if (seen.has(key))
+      throw new StrictJsonError(`duplicate member ${JSON.stringify(key.slice(0, 40))}`, true);
+    seen.add(key);
+    skipWs();
+    if (src.charCodeAt(pos) !== 0x3a) fail('expected ":"');
+    pos++;
+    scanValue(depth);
+    skipWs();
+    const next = src.charCodeAt(pos);
+    pos++;
+    if (next === 0x2c) continue;
+    if (next === 0x7d) return;
+    pos--;
+    fail('expected "," or "}"');
+  }
+}
 
-  const arr = (depth: number): unknown[] => {
-    i++; // [
-    const out: unknown[] = [];
-    ws();
-    if (text[i] === ']') {
-      i++;
-      return out;
-    }
-    for (;;) {
-      out.push(value(depth));
-      ws();
-      if (text[i] === ',') {
-        i++;
-        continue;
-      }
-      if (text[i] === ']') {
-        i++;
-        return out;
-      }
-      fail('expected "," or "]"');
-    }
-  };
-
-  const result = value(0);
-  ws();
-  if (i !== text.length) fail('trailing data');
-  return result;
+function scanArray(depth: number): void {
+  pos++; // [
+  skipWs();
+  if (src.charCodeAt(pos) === 0x5d) {
+    pos++;
+    return;
+  }
+  for (;;) {
+    scanValue(depth);
+    skipWs();
+    const next = src.charCodeAt(pos);
+    pos++;
+    if (next === 0x2c) continue;
+    if (next === 0x5d) return;
+    pos--;
+    fail('expected "," or "]"');
+  }
 }

@@ -80,16 +80,27 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
       .send({ error: 'not_found', error_description: 'no such endpoint', request_id: request.id });
   });
 
+  // Refusals are answered here rather than thrown on through Fastify's error
+  // path (a rejected handler promise, onError hooks, the error handler): under a
+  // flood of bad tokens refusing is this route's common case (docs/performance.md).
   app.post('/token', async (request, reply) => {
-    const params = auditedForm(request, sts, 'exchange');
-    const body = await exchangeToken(sts, params, { requestId: request.id, clientIp: request.ip });
-    return reply.code(200).type('application/json').send(body);
+    try {
+      const params = auditedForm(request, sts, 'exchange');
+      const body = await exchangeToken(sts, params, { requestId: request.id, clientIp: request.ip });
+      return reply.code(200).type('application/json').send(body);
+    } catch (err) {
+      return sendError(err, request, reply, sts);
+    }
   });
 
   app.post('/revoke', async (request, reply) => {
-    const params = auditedForm(request, sts, 'revoke');
-    await revokeToken(sts, params, { requestId: request.id, clientIp: request.ip });
-    return reply.code(200).type('application/json').send({});
+    try {
+      const params = auditedForm(request, sts, 'revoke');
+      await revokeToken(sts, params, { requestId: request.id, clientIp: request.ip });
+      return reply.code(200).type('application/json').send({});
+    } catch (err) {
+      return sendError(err, request, reply, sts);
+    }
   });
 
   for (const path of ['/token', '/revoke']) {

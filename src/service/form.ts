@@ -42,6 +42,8 @@ export function parseForm(body: string): FormParams {
 }
 
 function decode(s: string): string {
+  // Most values (a JWT, a grant type) need no decoding at all.
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
