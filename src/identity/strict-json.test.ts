@@ -105,3 +105,11 @@ describe('parseStrictJson against JSON.parse (property)', () => {
     );
   });
 });
+
+describe('parseStrictJson depth bound', () => {
+  it('refuses a depth bound that would not bound the recursion', () => {
+    for (const d of [Number.NaN, Number.POSITIVE_INFINITY, -1, 1.5, 100_000]) {
+      assert.throws(() => parseStrictJson('['.repeat(20_000), d), RangeError, String(d));
+    }
+  });
+});

@@ -17,7 +17,7 @@
 export class StrictJsonError extends Error {
   constructor(
     message: string,
-    /** True when the input was valid JSON but for a duplicated member name. */
+    /** True when a duplicated member name was found (the scan stops there, before the rest is checked). */
     readonly duplicate = false,
   ) {
     super(message);
@@ -39,6 +39,10 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * profile (docs/performance.md).
  */
 export function parseStrictJson(text: string, maxDepth = 16): unknown {
+  // The depth bound is what keeps the recursion off the stack's limit.
+  if (!Number.isInteger(maxDepth) || maxDepth < 0 || maxDepth > 256) {
+    throw new RangeError('maxDepth must be a whole number from 0 to 256');
+  }
   // A raw lone surrogate anywhere (with the u flag a well-formed pair is one code point,
   // so only a lone half matches \p{Cs}).
   if (LONE_SURROGATE.test(text)) throw new StrictJsonError('lone surrogate');
