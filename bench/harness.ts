@@ -276,22 +276,8 @@ export async function runBench(
     const helloM = await measure(helloJob, { hello: hello.pid });
     const helloRps = helloM.r.okRps;
     log(`  ${helloRps.toFixed(0)} rps`);
-    let minimalRefusal: { rps: number; cpu: CpuUse } | undefined;
-    if (s.floors) {
-      log('floor: the least an audited refusal can do on plain fastify (no STS code)');
-      const refuseJob: LoadJob = {
-        ...helloJob,
-        path: '/refuse',
-        method: 'POST',
-        headers: FORM_HEADERS,
-        bodies: [form({ ...EXCHANGE_FORM, subject_token: 'eyJhbGciOiJSUzI1NiJ9.e30.AAAA' })],
-      };
-      await warm(refuseJob);
-      const m = await measure(refuseJob, { hello: hello.pid });
-      minimalRefusal = { rps: m.r.rps, cpu: m.cpu };
-      log(`  ${m.r.rps.toFixed(0)} rps ${JSON.stringify(m.r.status)}`);
-    }
-    await hello.stop();
+    // With floors, hello stays up (idle) for the plain-fastify floor measured below.
+    if (!s.floors) await hello.stop();
 
     // ── subject tokens ───────────────────────────────────────────────────────
     const few = s.fewPolicies;
@@ -386,25 +372,38 @@ export async function runBench(
 
     let floors: BenchReport['floors'];
     if (s.floors) {
-      // The same load against the same STS, doing less and less: how far a refusal can go.
-      log('floor: POST to an unknown route (404: fastify and our hooks only)');
-      const unknownJob = { ...tokenJob(sts1.url, garbageBodies), path: '/no-such-route' };
-      await warm(unknownJob);
-      const unknown = await measure(unknownJob, pids1);
-      log('floor: /token refused before the token is read (form, audit line, metrics, error)');
-      const noTokenJob = tokenJob(sts1.url, ['grant_type=unknown']);
-      await warm(noTokenJob);
-      const noToken = await measure(noTokenJob, pids1);
-      floors = {
-        minimal_audited_refusal: {
-          rps: round(minimalRefusal?.rps ?? 0),
-          ratio: 0,
-          cpu: roundCpu(minimalRefusal?.cpu ?? { wall: 0, loadgen: 0 }),
-        },
-        post_unknown_route: { rps: round(unknown.r.rps), ratio: 0, cpu: roundCpu(unknown.cpu) },
-        refusal_without_token: { rps: round(noToken.r.rps), ratio: 0, cpu: roundCpu(noToken.cpu) },
+      // The same load, doing less and less: how far a refusal can go.
+      const floor = async (what: string, job: LoadJob, pids: Parameters<typeof measure>[1]) => {
+        log(`floor: ${what}`);
+        await warm(job);
+        const m = await measure(job, pids);
+        log(`  ${m.r.rps.toFixed(0)} rps ${JSON.stringify(m.r.status)}`);
+        return { rps: round(m.r.rps), ratio: 0, cpu: roundCpu(m.cpu) };
       };
-      log(`  ${unknown.r.rps.toFixed(0)} rps (404) / ${noToken.r.rps.toFixed(0)} rps (400)`);
+      floors = {
+        minimal_audited_refusal: await floor(
+          'the least an audited refusal can do on plain fastify (no STS code)',
+          {
+            ...helloJob,
+            path: '/refuse',
+            method: 'POST',
+            headers: FORM_HEADERS,
+            bodies: [form({ ...EXCHANGE_FORM, subject_token: 'eyJhbGciOiJSUzI1NiJ9.e30.AAAA' })],
+          },
+          { hello: hello.pid },
+        ),
+        post_unknown_route: await floor(
+          'POST to an unknown route (404: fastify and our hooks only)',
+          { ...tokenJob(sts1.url, garbageBodies), path: '/no-such-route' },
+          pids1,
+        ),
+        refusal_without_token: await floor(
+          '/token refused before the token is read (form, audit line, metrics, error)',
+          tokenJob(sts1.url, ['grant_type=unknown']),
+          pids1,
+        ),
+      };
+      await hello.stop();
     }
 
     log('exchange: full successful exchanges, GitLab emulator without added latency');

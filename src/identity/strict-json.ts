@@ -172,13 +172,7 @@ function scanObject(depth: number): void {
     if (src.charCodeAt(pos) !== 0x3a) fail('expected ":"');
     pos++;
     scanValue(depth);
-    skipWs();
-    const next = src.charCodeAt(pos);
-    pos++;
-    if (next === 0x2c) continue;
-    if (next === 0x7d) return;
-    pos--;
-    fail('expected "," or "}"');
+    if (!another(0x7d)) return;
   }
 }
 
@@ -191,12 +185,15 @@ function scanArray(depth: number): void {
   }
   for (;;) {
     scanValue(depth);
-    skipWs();
-    const next = src.charCodeAt(pos);
-    pos++;
-    if (next === 0x2c) continue;
-    if (next === 0x5d) return;
-    pos--;
-    fail('expected "," or "]"');
+    if (!another(0x5d)) return;
   }
+}
+
+/** After a member or element: true past a `,` (another follows), false past the closing bracket. */
+function another(close: 0x7d | 0x5d): boolean {
+  skipWs();
+  const next = src.charCodeAt(pos);
+  if (next !== 0x2c && next !== close) fail(`expected "," or "${String.fromCharCode(close)}"`);
+  pos++;
+  return next === 0x2c;
 }
