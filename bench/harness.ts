@@ -163,6 +163,7 @@ export function stsConfig(o: {
   return {
     server: {
       listen: '127.0.0.1:0',
+      metricsListen: '127.0.0.1:0',
       publicUrl: 'http://127.0.0.1:8600',
       id: 'bench',
       rateLimit: { perIdentity: 0, perIp: 0 },
@@ -189,9 +190,12 @@ export function stsConfig(o: {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
-/** Exchanges the STS granted so far, from its own metrics (tanuki_sts_exchanges_total{outcome="granted"}). */
-async function grantedCount(stsUrl: string): Promise<number> {
-  const text = await (await fetch(`${stsUrl}/metrics`)).text();
+/**
+ * Exchanges the STS granted so far, from its own metrics (tanuki_sts_exchanges_total{outcome="granted"}),
+ * scraped from its metrics listener (`metricsUrl`, the full `…/metrics` URL).
+ */
+async function grantedCount(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
   let n = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('tanuki_sts_exchanges_total{') && line.includes('outcome="granted"')) {
@@ -334,10 +338,12 @@ export async function runBench(
         120_000,
       );
       const url = m[1] ?? m[2] ?? '';
+      // The same start-up line names the metrics listener (server.metricsListen, port 0 here).
+      const metricsUrl = (await p.waitFor(/"metricsUrl":"(http:\/\/[^"]+)"/, 5_000))[1] ?? '';
       log(
         `${name}: ${policies} policies, listening on ${url} after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
-      return { proc: p, url };
+      return { proc: p, url, metricsUrl };
     };
     const tokenJob = (url: string, bodies: string[], extra: Partial<LoadJob> = {}): LoadJob => ({
       url,
@@ -412,12 +418,12 @@ export async function runBench(
     // let them finish, then count GitLab requests against the exchanges the STS itself granted.
     await settle();
     await emu.resetStats();
-    const granted0 = await grantedCount(sts1.url);
+    const granted0 = await grantedCount(sts1.metricsUrl);
     const exchange = await measure(tokenJob(sts1.url, fewBodies), pids1);
     await settle();
     const gitlabCalls = await emu.apiRequests();
     const gitlabRoutes = await emu.byRoute();
-    const stsGranted = (await grantedCount(sts1.url)) - granted0;
+    const stsGranted = (await grantedCount(sts1.metricsUrl)) - granted0;
     log(
       `  ${exchange.r.okRps.toFixed(0)} rps ${JSON.stringify(exchange.r.status)}; GitLab API requests ${gitlabCalls} for ${stsGranted} exchanges granted`,
     );

@@ -29,7 +29,8 @@ export interface DevJson {
     oidcIssuer: string;
   };
   gitlab: { url: string; adminToken: string; project: string };
-  sts: { url: string; config: string };
+  /** `metricsUrl`: the STS's metrics listener (`server.metricsListen`), `http://127.0.0.1:PORT/metrics`. */
+  sts: { url: string; config: string; metricsUrl: string };
 }
 
 export interface DevStack {
@@ -96,6 +97,8 @@ export async function startDevStack(options: {
     const stsConfig = {
       server: {
         listen: `127.0.0.1:${stsPort}`,
+        // Port base + 4, else any free port: two dev stacks never collide on the default 9464.
+        metricsListen: `127.0.0.1:${portBase === undefined ? 0 : portBase + 4}`,
         publicUrl: stsUrl,
         id: 'dev',
         maxActiveGrantsPerIdentity: 50,
@@ -176,7 +179,7 @@ export async function startDevStack(options: {
         oidcIssuer,
       },
       gitlab: { url: gitlab.url, adminToken: gitlab.adminToken, project: DEV_PROJECT },
-      sts: { url: sts.url, config: configPath },
+      sts: { url: sts.url, config: configPath, metricsUrl: sts.metricsUrl ?? '' },
     };
     writeAtomic(join(stateDir, 'walkthrough.sh'), walkthroughScript(devJsonPath), 0o700);
     writeAtomic(devJsonPath, `${JSON.stringify(devJson, null, 2)}\n`);
@@ -207,6 +210,7 @@ function devBanner(d: DevJson, devJsonPath: string, stateDir: string): string {
 tanuki-sts dev stack is ready
 
   STS                    ${d.sts.url}   (config ${d.sts.config})
+  STS metrics            ${d.sts.metricsUrl}
   Entra ID emulator      ${d.entra.authorityHost}   (tenant ${d.entra.tenantId})
   managed identity       ${d.entra.imdsUrl}
   GitLab emulator        ${d.gitlab.url}   (admin PAT in ${join(stateDir, 'gitlab-admin-token')})

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { UsageError } from './errors.ts';
 import { redactor } from './redact.ts';
+import { checkSecretFile, checkSecretSize } from './secret-input.ts';
 import type { AzureAuthMode, AzureAuthSettings, Env } from './settings.ts';
 
 /** Authority hosts of Microsoft's clouds; anything else gets instance discovery disabled (emulators, ADFS-like hosts). */
@@ -140,6 +141,8 @@ export function planAzureAuth(s: AzureAuthSettings, env: Env): AzurePlan {
     case 'workload-identity': {
       const file = need(env.AZURE_FEDERATED_TOKEN_FILE, 'AZURE_FEDERATED_TOKEN_FILE', m);
       if (!existsSync(file)) throw new UsageError(`AZURE_FEDERATED_TOKEN_FILE ${file} does not exist`);
+      // @azure/identity reads it without limits: same rule as --subject-token-file, checked first.
+      checkSecretFile(file, 'AZURE_FEDERATED_TOKEN_FILE');
       return {
         ...base,
         mode,
@@ -156,6 +159,7 @@ export function planAzureAuth(s: AzureAuthSettings, env: Env): AzurePlan {
           `the CI variable ${s.idTokenVar} is empty — add to the job: id_tokens: { ${s.idTokenVar}: { aud: api://AzureADTokenExchange } } (or set --id-token-var)`,
         );
       }
+      checkSecretSize(idToken, `the CI variable ${s.idTokenVar}`);
       redactor.add(idToken);
       return {
         ...base,

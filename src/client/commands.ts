@@ -6,10 +6,10 @@
  * goes to stderr through `io`, scrubbed.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
-import { defaultCacheDir, TokenCache } from './cache.ts';
+import { realpathSync } from 'node:fs';
+import { type CacheEntry, chooseCacheDir, TokenCache } from './cache.ts';
 import { ClientError, EXIT, UsageError } from './errors.ts';
-import { gitEnvFor, runCommand } from './exec.ts';
+import { childEnvironment, gitEnvFor, keepList, runCommand } from './exec.ts';
 import { checkFormatNeeds, renderToken } from './formats.ts';
 import {
   formatCredentialOutput,
@@ -17,9 +17,12 @@ import {
   helperGet,
   matchRequest,
   parseCredentialInput,
+  sessionOf,
 } from './git-credential.ts';
-import { type MintDeps, mint } from './mint.ts';
+import { type HelperEntry, otherHelpers } from './git-helpers.ts';
+import { type MintDeps, metadataGitlabUrl, mint } from './mint.ts';
 import { redact } from './redact.ts';
+import { readCapped, readSecretFile } from './secret-input.ts';
 import {
   type ClientSettings,
   type Env,
@@ -30,6 +33,7 @@ import {
   resolveSettings,
 } from './settings.ts';
 import { StsClient } from './sts.ts';
+import { shellQuote } from './trust.ts';
 
 export interface ClientIo {
   env: Env;
@@ -42,11 +46,8 @@ export const processIo: ClientIo = {
   env: process.env,
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
-  readStdin: async () => {
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
-  },
+  // Capped: stdin carries a token or git's few credential lines, never megabytes.
+  readStdin: () => readCapped(process.stdin, 'stdin'),
 };
 
 function depsFor(settings: ClientSettings, io: ClientIo, prefix = 'tanuki-sts'): MintDeps {
@@ -123,25 +124,30 @@ export function runToken(opts: TokenOptions, io: ClientIo = processIo): Promise<
   });
 }
 
+export interface ExecOptions extends RawClientOptions {
+  /** Credential variables to pass to the command anyway (`--keep-env NAME`, repeatable). */
+  keepEnv?: string[];
+}
+
 /** `tanuki-sts exec -- cmd args…`: run with the token, revoke afterwards, exit with the command's code. */
-export function runExec(
-  command: string[],
-  opts: RawClientOptions,
-  io: ClientIo = processIo,
-): Promise<number> {
+export function runExec(command: string[], opts: ExecOptions, io: ClientIo = processIo): Promise<number> {
   return guarded(io, 'tanuki-sts', async () => {
     if (command.length === 0)
       throw new UsageError('exec needs a command: tanuki-sts exec [options] -- <command> [args…]');
     const settings = resolveSettings(opts, io.env);
+    const keep = keepList(opts.keepEnv, io.env);
     const deps = depsFor(settings, io);
     const { result, target } = await mint(settings, deps);
     const extra = gitEnvFor(target.gitlabUrl, result.accessToken, io.env);
+    const child = childEnvironment(io.env, settings, keep);
     deps.log(
       `exec: ${command[0]} with GITLAB_TOKEN${target.gitlabUrl ? ` and git auth for ${target.gitlabUrl}/` : ''} (expires in ${result.expiresIn ?? '?'}s)`,
     );
+    if (child.stripped.length > 0)
+      deps.log(`exec: not passing ${child.stripped.join(', ')} to the command (--keep-env NAME passes one)`);
     return runCommand({
       command,
-      env: { ...io.env, ...extra },
+      env: { ...child.env, ...extra },
       warn: (line) => io.stderr(`tanuki-sts: ${redact(line)}\n`),
       after: async () => {
         try {
@@ -162,17 +168,8 @@ export function runRevoke(
 ): Promise<number> {
   return guarded(io, 'tanuki-sts', async () => {
     const settings = resolveSettings(opts, io.env);
-    let text: string;
-    if (opts.tokenFile) {
-      try {
-        text = readFileSync(opts.tokenFile, 'utf8');
-      } catch (err) {
-        throw new UsageError(
-          `cannot read --token-file ${opts.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-        );
-      }
-    } else text = await io.readStdin();
-    // Accept the formats `token` prints: raw, env, or the JSON response.
+    const text = opts.tokenFile ? readSecretFile(opts.tokenFile, '--token-file') : await io.readStdin();
+    // Accept the formats `token` prints: raw, env (quoted, or unquoted as older versions wrote it), or the JSON response.
     let token = text.trim();
     if (token.startsWith('{')) {
       try {
@@ -180,6 +177,8 @@ export function runRevoke(
       } catch {}
     }
     token = token.replace(/^GITLAB_TOKEN=/, '').trim();
+    const quoted = /^'([^']*)'$/.exec(token);
+    if (quoted) token = quoted[1]!;
     if (!token || /\s/.test(token))
       throw new UsageError('revoke needs one token on stdin or in --token-file');
     await depsFor(settings, io).sts.revoke(token);
@@ -198,7 +197,7 @@ function gitlabUrlOf(opts: GitCredentialOptions, env: Env): string | undefined {
   return g ? normalizeBaseUrl(g, '--gitlab / TANUKI_GITLAB_URL') : undefined;
 }
 
-/** `tanuki-sts git-credential <get|store|erase>` (git calls it) and `--install`. */
+/** `tanuki-sts git-credential <get|store|erase|revoke-all>` (git calls the first three) and `--install`. */
 export function runGitCredential(
   action: string | undefined,
   opts: GitCredentialOptions,
@@ -208,20 +207,26 @@ export function runGitCredential(
   return guarded(io, prefix, async () => {
     if (opts.install) return installHelper(opts, io);
     if (action === undefined)
-      throw new UsageError('git-credential needs an action (get, store, erase) or --install');
-    // Unknown actions must be ignored (gitcredentials(7)); `store` is a no-op: we mint, we do not keep what git hands us.
+      throw new UsageError('git-credential needs an action (get, store, erase, revoke-all) or --install');
+    if (action === 'revoke-all') return revokeAll(opts, io, prefix);
+    if (action === 'store') return storeCheck(opts, io, prefix);
+    // Unknown actions must be ignored (gitcredentials(7)).
     if (action !== 'get' && action !== 'erase') return EXIT.ok;
     const input = parseCredentialInput(await io.readStdin());
     const settings = resolveSettings(opts, io.env);
-    const deps = { ...depsFor(settings, io, prefix), cache: new TokenCache(defaultCacheDir(io.env)) };
-    const gitlabUrl = gitlabUrlOf(opts, io.env) ?? (await deps.sts.metadata()).gitlab_url;
+    const mintDeps = depsFor(settings, io, prefix);
+    const gitlabUrl = gitlabUrlOf(opts, io.env) ?? metadataGitlabUrl(await mintDeps.sts.metadata());
     if (!gitlabUrl)
       throw new UsageError('the GitLab URL is unknown: pass --gitlab URL or set TANUKI_GITLAB_URL');
     const req = matchRequest(input, gitlabUrl, settings.resource);
     if (!req) {
-      deps.log(`not our host (${input.get('protocol')}://${input.get('host')}); staying silent`);
+      mintDeps.log(`not our host (${input.get('protocol')}://${input.get('host')}); staying silent`);
       return EXIT.ok;
     }
+    // Only now, for a request we answer, is the cache folder chosen (and created).
+    const choice = chooseCacheDir(io.env);
+    const deps = { ...mintDeps, cache: new TokenCache(choice.dir) };
+    if (choice.notice && action === 'get') deps.notice(choice.notice);
     if (action === 'erase') {
       const revoked = await helperErase(settings, deps, req, input.get('password'));
       deps.log(
@@ -235,8 +240,112 @@ export function runGitCredential(
   });
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/** An StsClient for revocations outside a full exchange (store, revoke-all): flags/env timeouts when given. */
+function revocationClient(base: string, opts: RawClientOptions, io: ClientIo, prefix: string): StsClient {
+  let timeoutMs = 30_000;
+  let retries = 2;
+  let verbose = false;
+  try {
+    const s = resolveSettings({ ...opts, sts: base }, io.env);
+    ({ timeoutMs, retries, verbose } = s);
+  } catch {}
+  return new StsClient({
+    baseUrl: normalizeBaseUrl(base, 'the STS that issued a cached token'),
+    timeoutMs,
+    retries,
+    log: (line) => {
+      if (verbose) io.stderr(`${prefix}: ${redact(line)}\n`);
+    },
+  });
+}
+
+/** Where a cached token goes back to: the STS that issued it (never another), else the configured one. */
+function issuerOf(entry: CacheEntry, opts: RawClientOptions, env: Env): string | undefined {
+  return entry.sts ?? opts.sts ?? env.TANUKI_STS_URL;
+}
+
+/** Helper commands can embed secrets (`!f() { echo password=…; }; f`): shortened and scrubbed. */
+function describeHelpers(helpers: HelperEntry[]): string {
+  return redact(helpers.map((h) => `${h.value.slice(0, 80)} (${h.where})`).join(', '));
+}
+
+/**
+ * `store`: git hands every helper the credential it just used. We keep
+ * nothing (we mint), but when the password is a token we issued and another
+ * helper in git's list for this URL will keep it (store, cache, a keychain),
+ * we revoke it: a copy in ~/.git-credentials must be dead. Tokens we did not
+ * issue are never sent anywhere.
+ */
+async function storeCheck(opts: GitCredentialOptions, io: ClientIo, prefix: string): Promise<number> {
+  const input = parseCredentialInput(await io.readStdin());
+  const password = input.get('password');
+  const protocol = input.get('protocol');
+  const host = input.get('host');
+  if (!password || !protocol || !host) return EXIT.ok;
+  const cache = new TokenCache(chooseCacheDir(io.env).dir);
+  const ours = cache.entries().find((e) => e.entry.token === password);
+  if (!ours) return EXIT.ok;
+  let url: URL;
+  try {
+    url = new URL(`${protocol}://${host}/${input.get('path') ?? ''}`);
+  } catch {
+    return EXIT.ok;
+  }
+  const others = otherHelpers(io.env, url);
+  if (others.length === 0) return EXIT.ok;
+  const sts = issuerOf(ours.entry, opts, io.env);
+  cache.delete(ours.key);
+  const advice = `make tanuki-sts the only credential helper for ${url.origin} (docs/pipelines.md §7)`;
+  if (!sts) {
+    io.stderr(
+      `${prefix}: git also hands this token to ${describeHelpers(others)}; cannot revoke it (no STS known), it stays valid until it expires — ${advice}\n`,
+    );
+    return EXIT.usage;
+  }
+  await revocationClient(sts, opts, io, prefix).revoke(ours.entry.token);
+  io.stderr(
+    `${prefix}: git also hands this token to ${describeHelpers(others)}, which may keep it: revoked it (the next git command gets a fresh one) — ${advice}\n`,
+  );
+  return EXIT.ok;
+}
+
+/**
+ * `revoke-all` (for after_script): revokes, at the STS that issued each,
+ * every token the helper cached for this CI job, and deletes the files.
+ * Tokens of other jobs sharing the user's cache are left alone unless
+ * expired; a token whose revocation fails is kept so a retry can revoke it.
+ */
+async function revokeAll(opts: GitCredentialOptions, io: ClientIo, prefix: string): Promise<number> {
+  const cache = new TokenCache(chooseCacheDir(io.env).dir);
+  const session = sessionOf(io.env);
+  const now = Date.now();
+  let revoked = 0;
+  let others = 0;
+  let failure: ClientError | undefined;
+  for (const { key, entry } of cache.entries()) {
+    const mine = entry.session === undefined || session === '' || entry.session === session;
+    if (!mine) {
+      if (now > entry.expiresAt) cache.delete(key);
+      else others++;
+      continue;
+    }
+    const sts = issuerOf(entry, opts, io.env);
+    try {
+      if (!sts) throw new UsageError('no STS known for a cached token: pass --sts or set TANUKI_STS_URL');
+      await revocationClient(sts, opts, io, prefix).revoke(entry.token);
+      cache.delete(key);
+      revoked++;
+    } catch (err) {
+      const e = err instanceof ClientError ? err : new ClientError('ERR_REVOKE', EXIT.internal, String(err));
+      failure ??= e;
+      io.stderr(`${prefix}: ${redact(e.message)}\n`);
+    }
+  }
+  cache.removeLeftovers(10_000);
+  io.stderr(
+    `${prefix}: revoked ${revoked} cached token${revoked === 1 ? '' : 's'}${others ? `; left ${others} of other CI jobs` : ''}${failure ? '; some could not be revoked (they stay cached, and valid until they expire)' : ''}\n`,
+  );
+  return failure?.exitCode ?? EXIT.ok;
 }
 
 /** The helper command git will run (it appends the action). Absolute paths: git's PATH may differ. */
@@ -264,7 +373,7 @@ async function installHelper(opts: GitCredentialOptions, io: ClientIo): Promise<
       throw new UsageError(
         '--install needs --gitlab URL, or --sts URL to read gitlab_url from the STS metadata',
       );
-    gitlab = (await new StsClient({ baseUrl: sts }).metadata()).gitlab_url;
+    gitlab = metadataGitlabUrl(await new StsClient({ baseUrl: sts }).metadata());
     if (!gitlab) throw new UsageError('the STS metadata names no gitlab_url: pass --gitlab URL');
   }
   const section = `credential.${gitlab}`;
@@ -293,5 +402,26 @@ async function installHelper(opts: GitCredentialOptions, io: ClientIo): Promise<
   io.stderr(
     `${opts.dryRun ? 'would configure' : 'configured'} git to ask tanuki-sts for ${gitlab} credentials${sts ? '' : ' (set TANUKI_STS_URL where git runs)'}\n`,
   );
+  if (!opts.dryRun) warnAboutOtherHelpers(gitlab, helper, io);
   return EXIT.ok;
+}
+
+/**
+ * After install: helpers configured later (later in ~/.gitconfig, in the
+ * repository's config, in GIT_CONFIG_* or -c) come after our reset, and git
+ * hands them every approved token. Warn; `store` then revokes what they keep.
+ */
+function warnAboutOtherHelpers(gitlab: string, installed: string, io: ClientIo): void {
+  let others: HelperEntry[];
+  try {
+    others = otherHelpers(io.env, new URL(`${gitlab}/`), { anyPath: true, installed });
+  } catch {
+    return;
+  }
+  if (others.length === 0) return;
+  io.stderr(
+    `warning: tanuki-sts is not the only credential helper git will use for ${gitlab}: also ${describeHelpers(others)}. ` +
+      `Git hands every helper the token it used; tanuki-sts revokes a token when it sees another helper will keep it, so each git command then mints anew. ` +
+      `Remove those helpers, or configure them before the tanuki-sts section (an empty credential.${gitlab}.helper resets the ones before it)\n`,
+  );
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { gitEnvFor, runCommand } from './exec.ts';
+import { childEnvironment, gitEnvFor, keepList, runCommand } from './exec.ts';
+import { resolveSettings } from './settings.ts';
 
 describe('gitEnvFor', () => {
   it('appends an extraHeader after existing GIT_CONFIG entries and sets GITLAB_TOKEN', () => {
@@ -17,6 +18,34 @@ describe('gitEnvFor', () => {
   });
   it('refuses a broken GIT_CONFIG_COUNT', () => {
     assert.throws(() => gitEnvFor('https://g', 't', { GIT_CONFIG_COUNT: 'x' }), { exitCode: 2 });
+  });
+});
+
+describe('childEnvironment', () => {
+  it("strips the pipeline's credentials and the configured token variables, keeps the rest", () => {
+    const env = {
+      PATH: '/bin',
+      AZURE_CLIENT_ID: 'c',
+      AZURE_CLIENT_SECRET: 's',
+      SYSTEM_ACCESSTOKEN: 'a',
+      MY_JWT: 'j',
+      TANUKI_ID_TOKEN_VAR: 'MY_JWT',
+      CI_JOB_TOKEN: 'job',
+    };
+    const settings = resolveSettings({ sts: 'https://s', idTokenVar: 'MY_JWT' }, env);
+    const out = childEnvironment(env, settings, []);
+    assert.deepEqual(out.stripped, ['AZURE_CLIENT_SECRET', 'MY_JWT', 'SYSTEM_ACCESSTOKEN']);
+    assert.deepEqual(out.env, {
+      PATH: '/bin',
+      AZURE_CLIENT_ID: 'c',
+      TANUKI_ID_TOKEN_VAR: 'MY_JWT',
+      CI_JOB_TOKEN: 'job',
+    });
+    assert.equal(childEnvironment(env, settings, ['MY_JWT']).env.MY_JWT, 'j');
+  });
+  it('--keep-env and TANUKI_KEEP_ENV names are checked', () => {
+    assert.deepEqual(keepList(['A'], { TANUKI_KEEP_ENV: 'B, C D' }), ['A', 'B', 'C', 'D']);
+    assert.throws(() => keepList(['A=B'], {}), { exitCode: 2 });
   });
 });
 

@@ -14,7 +14,80 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { UsageError } from './errors.ts';
 import { basicAuth } from './formats.ts';
-import type { Env } from './settings.ts';
+import type { ClientSettings, Env } from './settings.ts';
+
+/**
+ * The pipeline's own long-lived credentials, and what reaches them. `exec`
+ * revokes its token when the command ends; a command that still held these
+ * could mint fresh tokens (or Azure tokens) afterwards, so the child does not
+ * get them unless `--keep-env NAME` says so. Paths (certificate, federated
+ * token file) are removed as variables; the files stay readable to the same
+ * user (documented). IMDS on an Azure VM is a network endpoint and cannot be
+ * hidden this way.
+ */
+export const CREDENTIAL_VARIABLES = [
+  // @azure/identity EnvironmentCredential / ClientCertificateCredential / WorkloadIdentityCredential
+  'AZURE_CLIENT_SECRET',
+  'AZURE_CLIENT_CERTIFICATE_PATH',
+  'AZURE_CLIENT_CERTIFICATE_PASSWORD',
+  'AZURE_FEDERATED_TOKEN_FILE',
+  'AZURE_USERNAME',
+  'AZURE_PASSWORD',
+  // Azure Pipelines: the job token that asks for OIDC tokens (AzurePipelinesCredential)
+  'SYSTEM_ACCESSTOKEN',
+  // GitHub Actions OIDC
+  'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+  'ACTIONS_ID_TOKEN_REQUEST_URL',
+  // Managed identity on App Service / Functions / Arc (ManagedIdentityCredential)
+  'IDENTITY_ENDPOINT',
+  'IDENTITY_HEADER',
+  'MSI_ENDPOINT',
+  'MSI_SECRET',
+  'IMDS_ENDPOINT',
+  // tanuki-sts's own subject token sources (default names; configured names are added at run time)
+  'TANUKI_ID_TOKEN',
+  'TANUKI_SUBJECT_TOKEN',
+  'TANUKI_SUBJECT_TOKEN_FILE',
+] as const;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `--keep-env` values and `TANUKI_KEEP_ENV` (space- or comma-separated), checked. */
+export function keepList(flags: string[] | undefined, env: Env): string[] {
+  const names = [...(flags ?? []), ...(env.TANUKI_KEEP_ENV ?? '').split(/[\s,]+/)].filter(Boolean);
+  for (const n of names) {
+    if (!ENV_NAME.test(n))
+      throw new UsageError(`--keep-env / TANUKI_KEEP_ENV: "${n.slice(0, 40)}" is not a variable name`);
+  }
+  return names;
+}
+
+/** The child's environment without the pipeline's credentials; returns the names removed (never values). */
+export function childEnvironment(
+  env: Env,
+  settings: ClientSettings,
+  keep: string[],
+): { env: Env; stripped: string[] } {
+  const names = new Set<string>(CREDENTIAL_VARIABLES);
+  // The variables this run was told to read a token from (flags or environment), whatever their names.
+  const s = settings.subject;
+  if (s.kind === 'var') names.add(s.name);
+  if (s.kind === 'azure') names.add(s.azure.idTokenVar);
+  for (const pointer of ['TANUKI_ID_TOKEN_VAR', 'TANUKI_SUBJECT_TOKEN_VAR']) {
+    const n = env[pointer]?.trim();
+    if (n && ENV_NAME.test(n)) names.add(n);
+  }
+  for (const k of keep) names.delete(k);
+  const out: Env = { ...env };
+  const stripped: string[] = [];
+  for (const n of names) {
+    if (out[n] !== undefined) {
+      delete out[n];
+      stripped.push(n);
+    }
+  }
+  return { env: out, stripped: stripped.sort() };
+}
 
 /** Environment additions for the child: GITLAB_TOKEN plus git config entries appended after any existing ones. */
 export function gitEnvFor(gitlabUrl: string | undefined, token: string, env: Env): Record<string, string> {

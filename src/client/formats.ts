@@ -5,6 +5,7 @@
 import { StsRefusedError, UsageError } from './errors.ts';
 import type { OutputFormat } from './settings.ts';
 import type { ExchangeResult } from './sts.ts';
+import { isTokenShaped, shellQuote } from './trust.ts';
 
 export interface RenderInput {
   result: ExchangeResult;
@@ -43,13 +44,17 @@ export function checkFormatNeeds(format: OutputFormat, input: RenderInput): void
 
 export function renderToken(format: OutputFormat, input: RenderInput): string {
   const token = input.result.accessToken;
+  // StsClient.exchange already refused anything else; checked again where it would be printed.
+  if (!isTokenShaped(token))
+    throw new Error('refusing to print a token that is not one line of token characters');
   switch (format) {
     case 'raw':
       return `${token}\n`;
     case 'json':
       return input.result.body.endsWith('\n') ? input.result.body : `${input.result.body}\n`;
     case 'env':
-      return `GITLAB_TOKEN=${token}\n`;
+      // Quoted although the token is checked: the file is meant to be sourced by a shell.
+      return `GITLAB_TOKEN=${shellQuote(token)}\n`;
     case 'netrc': {
       const host = new URL(input.gitlabUrl ?? '').hostname;
       return `machine ${host} login ${BASIC_USERNAME} password ${token}\n`;

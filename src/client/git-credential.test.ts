@@ -28,9 +28,11 @@ describe('credential protocol', () => {
       ],
     );
     assert.equal(
-      formatCredentialOutput('tok', 1_700_000_000_500),
-      'username=oauth2\npassword=tok\npassword_expiry_utc=1700000000\n',
+      formatCredentialOutput('glpat-tok0', 1_700_000_000_500),
+      'username=oauth2\npassword=glpat-tok0\npassword_expiry_utc=1700000000\n',
     );
+    // Never an extra protocol line, whoever produced the token.
+    assert.throws(() => formatCredentialOutput('glpat-tok0\nquit=1', undefined), /one line/);
   });
 
   it('matches only our host, strips .git and a path prefix', () => {
@@ -67,6 +69,28 @@ describe('credential protocol', () => {
       () => matchRequest(input({ protocol: 'https', host: 'h' }), 'https://h'),
       /useHttpPath true/,
     );
+  });
+
+  it('a path is only ever a path: URLs, traversal and odd characters are refused', () => {
+    const input = (path: string) =>
+      new Map([
+        ['protocol', 'https'],
+        ['host', 'gitlab.example.com'],
+        ['path', path],
+      ]);
+    for (const path of [
+      'https://evil.example/g/p.git',
+      'file:///etc/passwd',
+      '//evil.example/g/p',
+      'g/../p',
+      'g/p?x',
+      'g p',
+    ])
+      assert.throws(
+        () => matchRequest(input(path), 'https://gitlab.example.com'),
+        /not a repository path/,
+        path,
+      );
   });
 });
 

@@ -11,7 +11,8 @@ import { UsageError } from './errors.ts';
 import { BASIC_USERNAME } from './formats.ts';
 import { type MintDeps, mint } from './mint.ts';
 import type { ClientSettings, Env } from './settings.ts';
-import { cleanPath, resolveTarget } from './target.ts';
+import { cleanPath, isRepositoryPath, resolveTarget, targetForPath } from './target.ts';
+import { isTokenShaped } from './trust.ts';
 
 export type CredentialInput = Map<string, string>;
 
@@ -29,6 +30,9 @@ export function parseCredentialInput(text: string): CredentialInput {
 }
 
 export function formatCredentialOutput(token: string, expiresAt: number | undefined): string {
+  // A newline in the token would add lines (`username=`, `quit=1`) to git's protocol: never answer one.
+  if (!isTokenShaped(token))
+    throw new Error('refusing to hand git a token that is not one line of token characters');
   // password_expiry_utc (git ≥ 2.41) lets git drop the credential when it expires; older gits ignore unknown keys.
   const expiry = expiresAt !== undefined ? `password_expiry_utc=${Math.floor(expiresAt / 1000)}\n` : '';
   return `username=${BASIC_USERNAME}\npassword=${token}\n${expiry}`;
@@ -67,7 +71,14 @@ export function matchRequest(
       `git did not send the repository path, so the helper cannot tell which project to ask for — run: git config --global credential.${base.origin}.useHttpPath true`,
     );
   }
+  // A path must be a path: an absolute URL here would be parsed again and name another origin to the STS.
+  const looksLikeUrl = /^[a-z][a-z0-9+.-]*:/i.test(rawPath) || rawPath.startsWith('//');
   let path = cleanPath(rawPath);
+  if (looksLikeUrl || !isRepositoryPath(path)) {
+    throw new UsageError(
+      `git asked about "${rawPath.slice(0, 100)}", which is not a repository path on ${base.origin}: not answering`,
+    );
+  }
   if (prefix) {
     if (!path.startsWith(`${prefix}/`)) return undefined;
     path = path.slice(prefix.length + 1);
@@ -80,6 +91,11 @@ export interface HelperDeps extends MintDeps {
   now?: () => number;
 }
 
+/** The CI job (or other session) a token belongs to: a different job is a different caller. */
+export function sessionOf(env: Env): string {
+  return env.CI_JOB_ID ?? env.BUILD_BUILDID ?? env.GITHUB_RUN_ID ?? env.TANUKI_CACHE_SESSION ?? '';
+}
+
 /** What identifies "the same caller" for cache reuse: never share a token between jobs or identities. */
 export function cacheKeyParts(settings: ClientSettings, env: Env, req: HelperRequest): unknown[] {
   const s = settings.subject;
@@ -90,7 +106,7 @@ export function cacheKeyParts(settings: ClientSettings, env: Env, req: HelperReq
   const subjectVar =
     s.kind === 'var' ? env[s.name] : s.kind === 'azure' ? env[s.azure.idTokenVar] : undefined;
   // A different CI job (or CI id_token) is a different caller, even on the same runner account.
-  const session = env.CI_JOB_ID ?? env.BUILD_BUILDID ?? env.GITHUB_RUN_ID ?? env.TANUKI_CACHE_SESSION ?? '';
+  const session = sessionOf(env);
   return [
     1,
     settings.stsUrl,
@@ -120,7 +136,7 @@ export async function helperGet(
   return deps.cache.withLock(key, async () => {
     const again = deps.cache.get(key);
     if (again) return { token: again.token, expiresAt: again.expiresAt, cached: true };
-    const target = resolveTarget(req.path, req.gitlabUrl);
+    const target = targetForPath(req.path, req.gitlabUrl);
     const minted = await mint(settings, deps, target);
     const issuedAt = now();
     const expiresAt = issuedAt + (minted.result.expiresIn ?? 300) * 1000;
@@ -130,6 +146,8 @@ export async function helperGet(
       expiresAt,
       scopes: minted.result.scopes,
       resource: target.resource ?? req.path,
+      sts: settings.stsUrl,
+      session: sessionOf(deps.env),
     });
     return { token: minted.result.accessToken, expiresAt, cached: false };
   });

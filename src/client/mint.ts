@@ -3,13 +3,14 @@
  * variable), resolve the target, call the STS. Shared by `token`, `exec` and
  * the git credential helper.
  */
-import { readFileSync } from 'node:fs';
 import { type AzurePlan, planAzureAuth } from './azure-plan.ts';
 import { UsageError } from './errors.ts';
 import { redactor } from './redact.ts';
-import type { ClientSettings, Env } from './settings.ts';
+import { checkSecretSize, readSecretFile } from './secret-input.ts';
+import { type ClientSettings, type Env, normalizeBaseUrl } from './settings.ts';
 import { type ExchangeResult, type StsClient, type StsMetadata, TOKEN_TYPE_JWT } from './sts.ts';
 import { resolveTarget, type Target } from './target.ts';
+import { checkMetadataAzureScope } from './trust.ts';
 
 export interface MintDeps {
   sts: StsClient;
@@ -31,15 +32,7 @@ export interface Minted {
 export function readDirectSubjectToken(settings: ClientSettings, env: Env): string | undefined {
   const s = settings.subject;
   if (s.kind === 'file') {
-    let text: string;
-    try {
-      text = readFileSync(s.path, 'utf8');
-    } catch (err) {
-      throw new UsageError(
-        `cannot read --subject-token-file ${s.path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      );
-    }
-    const token = text.trim();
+    const token = readSecretFile(s.path, '--subject-token-file').trim();
     if (!token) throw new UsageError(`--subject-token-file ${s.path} is empty`);
     redactor.add(token);
     return token;
@@ -51,10 +44,28 @@ export function readDirectSubjectToken(settings: ClientSettings, env: Env): stri
         `the variable ${s.name} (--subject-token-var) is empty — in GitLab CI declare it under id_tokens: with aud set to the STS URL`,
       );
     }
+    checkSecretSize(token, `the variable ${s.name} (--subject-token-var)`);
     redactor.add(token);
     return token;
   }
   return undefined;
+}
+
+/**
+ * The metadata's `gitlab_url`, held to the same rules as a URL the user
+ * gives (https, http only on loopback, no credentials): it decides where
+ * `exec` points git's Authorization header and which origin a path names.
+ */
+export function metadataGitlabUrl(m: StsMetadata): string | undefined {
+  if (m.gitlab_url === undefined || m.gitlab_url === null) return undefined;
+  if (typeof m.gitlab_url !== 'string') throw new UsageError("the STS metadata's gitlab_url is not a string");
+  try {
+    return normalizeBaseUrl(m.gitlab_url, "the STS metadata's gitlab_url");
+  } catch (err) {
+    throw new UsageError(
+      `${(err as Error).message} — refusing it; pin the GitLab URL with --gitlab / TANUKI_GITLAB_URL or give --resource as an https URL`,
+    );
+  }
 }
 
 /** The target, fetching STS metadata only when a path needs `gitlab_url`. */
@@ -64,13 +75,22 @@ export async function targetFor(
   resource = settings.resource,
 ): Promise<Target> {
   let gitlabUrl: string | undefined;
-  if (!resource || !/^[a-z][a-z0-9+.-]*:\/\//i.test(resource)) gitlabUrl = (await sts.metadata()).gitlab_url;
-  else gitlabUrl = (await sts.metadata().catch(() => ({}) as StsMetadata)).gitlab_url;
+  if (!resource || !/^[a-z][a-z0-9+.-]*:\/\//i.test(resource))
+    gitlabUrl = metadataGitlabUrl(await sts.metadata());
+  // A URL resource names its GitLab itself; the metadata only helps find a path prefix.
+  else
+    gitlabUrl = await sts
+      .metadata()
+      .then(metadataGitlabUrl, () => undefined)
+      .catch(() => undefined);
   return resolveTarget(resource, gitlabUrl);
 }
 
-export async function subjectToken(settings: ClientSettings, deps: MintDeps): Promise<string> {
-  const direct = readDirectSubjectToken(settings, deps.env);
+export async function subjectToken(
+  settings: ClientSettings,
+  deps: MintDeps,
+  direct = readDirectSubjectToken(settings, deps.env),
+): Promise<string> {
   if (direct !== undefined) {
     deps.log(
       `subject token: ${settings.subject.kind === 'file' ? 'file' : 'variable'} (direct OIDC, not Azure)`,
@@ -79,11 +99,17 @@ export async function subjectToken(settings: ClientSettings, deps: MintDeps): Pr
   }
   if (settings.subject.kind !== 'azure') throw new Error('unreachable');
   const plan = planAzureAuth(settings.subject.azure, deps.env);
-  const scope = settings.subject.azure.scope ?? (await deps.sts.metadata()).azure_scope;
-  if (!scope) {
-    throw new UsageError(
-      'the STS metadata names no azure_scope: pass --azure-scope api://<STS App ID URI>/.default (or TANUKI_AZURE_SCOPE)',
-    );
+  // A pinned scope is the operator's; one from the metadata is the STS's word and is checked
+  // before any sign-in, or a rogue STS could ask for a Resource Manager token and receive it.
+  let scope = settings.subject.azure.scope;
+  if (scope === undefined) {
+    const fromMetadata = (await deps.sts.metadata()).azure_scope;
+    if (fromMetadata === undefined || fromMetadata === null || fromMetadata === '') {
+      throw new UsageError(
+        'the STS metadata names no azure_scope: pass --azure-scope api://<STS App ID URI>/.default (or TANUKI_AZURE_SCOPE)',
+      );
+    }
+    scope = checkMetadataAzureScope(fromMetadata);
   }
   if (plan.auto) deps.notice(`Azure sign-in (auto): using ${plan.description}`);
   else deps.log(`Azure sign-in: ${plan.description}`);
@@ -96,9 +122,11 @@ export async function subjectToken(settings: ClientSettings, deps: MintDeps): Pr
 }
 
 export async function mint(settings: ClientSettings, deps: MintDeps, target?: Target): Promise<Minted> {
-  // Resolve the target first: a bad --resource is a usage error and costs no sign-in.
+  // Local input first (a direct subject token file or variable), then the target: a bad file or
+  // --resource is a usage error that costs no network call and no sign-in.
+  const direct = readDirectSubjectToken(settings, deps.env);
   const t = target ?? (await targetFor(settings, deps.sts));
-  const token = await subjectToken(settings, deps);
+  const token = await subjectToken(settings, deps, direct);
   const result = await deps.sts.exchange({
     subjectToken: token,
     subjectTokenType: TOKEN_TYPE_JWT,

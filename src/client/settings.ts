@@ -5,6 +5,7 @@
  */
 import { DurationError, parseDurationSeconds } from '../util/duration.ts';
 import { UsageError } from './errors.ts';
+import { checkTransport } from './trust.ts';
 
 export const AZURE_AUTH_MODES = [
   'auto',
@@ -104,7 +105,7 @@ function truthy(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
 }
 
-/** `https://sts.example.com/` → `https://sts.example.com`; refuses anything but http(s). */
+/** `https://sts.example.com/` → `https://sts.example.com`; https only (http on loopback). */
 export function normalizeBaseUrl(value: string, what: string): string {
   let u: URL;
   try {
@@ -115,6 +116,7 @@ export function normalizeBaseUrl(value: string, what: string): string {
   if (u.protocol !== 'https:' && u.protocol !== 'http:') {
     throw new UsageError(`${what} must be an http(s) URL, got ${u.protocol}`);
   }
+  checkTransport(u, what);
   if (u.username || u.password) throw new UsageError(`${what} must not contain credentials`);
   return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
 }

@@ -3,22 +3,29 @@
  * revocation. Every failure becomes a ClientError with the exit code a
  * pipeline can act on; the subject token and issued token never appear in one.
  */
+import { createHash } from 'node:crypto';
 import { StsRefusedError, UnavailableError } from './errors.ts';
 import { redact, redactor } from './redact.ts';
+import { isTokenShaped } from './trust.ts';
 
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
+/**
+ * As received: the values are the STS's word, not yet checked (a rogue STS
+ * chooses them). `metadataGitlabUrl` and `checkMetadataAzureScope` check the
+ * two the client acts on.
+ */
 export interface StsMetadata {
-  issuer?: string;
-  token_endpoint?: string;
-  revocation_endpoint?: string;
-  grant_types_supported?: string[];
+  issuer?: unknown;
+  token_endpoint?: unknown;
+  revocation_endpoint?: unknown;
+  grant_types_supported?: unknown;
   /** Extension: the Entra ID scope to request before calling the STS. */
-  azure_scope?: string;
-  azure_scopes?: Record<string, string>;
-  gitlab_url?: string;
+  azure_scope?: unknown;
+  azure_scopes?: unknown;
+  gitlab_url?: unknown;
 }
 
 export interface ExchangeRequest {
@@ -108,8 +115,10 @@ export class StsClient {
       if (typeof parsed !== 'object' || parsed === null)
         throw new StsRefusedError(`${url} returned no metadata object`);
       const m = parsed as StsMetadata;
+      // Quoted: these are the STS's strings, and must not forge lines in the job log.
+      const q = (v: unknown) => (v === undefined ? '(none)' : JSON.stringify(v).slice(0, 200));
       this.log(
-        `STS metadata: issuer ${m.issuer ?? '?'}, gitlab_url ${m.gitlab_url ?? '(none)'}, azure_scope ${m.azure_scope ?? '(none)'}`,
+        `STS metadata: issuer ${q(m.issuer)}, gitlab_url ${q(m.gitlab_url)}, azure_scope ${q(m.azure_scope)}`,
       );
       return m;
     })();
@@ -136,8 +145,31 @@ export class StsClient {
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: form.toString(),
     });
-    if (answer.status === 200) return parseExchangeAnswer(answer.body, req, this.baseUrl);
+    if (answer.status === 200) {
+      const result = parseExchangeAnswer(answer.body, req, this.baseUrl);
+      if (!isTokenShaped(result.accessToken)) throw await this.refuseIssued(result.accessToken);
+      return result;
+    }
     throw exchangeFailure(answer, target, this.baseUrl);
+  }
+
+  /**
+   * A 200 whose token is not one line of token characters: printed, it would
+   * run shell code from `--format env`, add lines to git's credential protocol
+   * or a netrc file, or headers to git's requests. It is never used; what was
+   * issued is revoked (it may be real), and the job stops with exit 5.
+   */
+  private async refuseIssued(token: string): Promise<UnavailableError> {
+    const sha = createHash('sha256').update(token).digest('hex').slice(0, 16);
+    let outcome = 'revoked it';
+    try {
+      await this.revoke(token);
+    } catch (err) {
+      outcome = `could not revoke it (${redact((err as Error).message).slice(0, 200)})`;
+    }
+    return new UnavailableError(
+      `the STS at ${this.baseUrl} issued a token that is not a single line of token characters ([A-Za-z0-9_.-], 8-512 long; got ${token.length} characters, sha256 ${sha}…): not used, ${outcome} — is --sts / TANUKI_STS_URL the real STS?`,
+    );
   }
 
   /** RFC 7009: 200 whatever the token was. Throws UnavailableError when the STS cannot be reached. */
@@ -217,7 +249,14 @@ function parseExchangeAnswer(body: string, req: ExchangeRequest, base: string): 
     accessToken,
     issuedTokenType: typeof parsed.issued_token_type === 'string' ? parsed.issued_token_type : undefined,
     tokenType: typeof parsed.token_type === 'string' ? parsed.token_type : undefined,
-    expiresIn: typeof parsed.expires_in === 'number' ? parsed.expires_in : undefined,
+    // Bounded: it decides how long the helper caches and what git is told (password_expiry_utc).
+    expiresIn:
+      typeof parsed.expires_in === 'number' &&
+      Number.isFinite(parsed.expires_in) &&
+      parsed.expires_in > 0 &&
+      parsed.expires_in <= 366 * 86_400
+        ? Math.floor(parsed.expires_in)
+        : undefined,
     scopes: scope,
     body,
   };

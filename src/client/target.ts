@@ -6,6 +6,7 @@
  * suffixes (`/-/tree/main`) are dropped.
  */
 import { UsageError } from './errors.ts';
+import { checkTransport } from './trust.ts';
 
 export interface Target {
   /** Sent as `resource` (absolute URL)… */
@@ -45,6 +46,7 @@ export function resolveTarget(input: string | undefined, gitlabUrl: string | und
     }
     if (u.protocol !== 'https:' && u.protocol !== 'http:')
       throw new UsageError('--resource must be an http(s) URL or a path');
+    checkTransport(u, '--resource');
     if (u.username || u.password) throw new UsageError('--resource must not contain credentials');
     const full = cleanPath(u.pathname);
     if (!full) throw new UsageError(`--resource ${u.origin} names no project or group path`);
@@ -55,9 +57,29 @@ export function resolveTarget(input: string | undefined, gitlabUrl: string | und
     return { resource: `${base}/${path}`, path, gitlabUrl: base };
   }
   const path = cleanPath(input);
-  if (!path || !/^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/.test(path) || path.includes('..')) {
+  if (!isRepositoryPath(path)) {
     throw new UsageError(`--resource "${input.slice(0, 100)}" is not a GitLab project or group path`);
   }
   if (gitlab) return { resource: `${gitlab}/${path}`, path, gitlabUrl: gitlab };
   return { audience: path, path };
+}
+
+/** `group/sub/project`: letters, digits, `_ . - /`, no `..`, no scheme — never something a URL parser would read as an origin. */
+export function isRepositoryPath(path: string): boolean {
+  return (
+    path !== '' &&
+    /^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/.test(path) &&
+    !path.includes('..') &&
+    !path.includes('//')
+  );
+}
+
+/**
+ * The target for a path on a known GitLab (the git helper's case). Built,
+ * not parsed: a path is never read as a URL, so it cannot name another origin.
+ */
+export function targetForPath(path: string, gitlabUrl: string): Target {
+  if (!isRepositoryPath(path)) throw new UsageError(`"${path.slice(0, 100)}" is not a repository path`);
+  const gitlab = gitlabUrl.replace(/\/+$/, '');
+  return { resource: `${gitlab}/${path}`, path, gitlabUrl: gitlab };
 }

@@ -7,6 +7,7 @@ import {
   createGitlabClient,
   type GitlabClient,
   type GitlabClientOptions,
+  GitlabMovedError,
   GitlabNotFoundError,
   GitlabRejectedError,
   type GitlabRequestInfo,
@@ -211,6 +212,39 @@ describe('GitLab client', () => {
     assert.equal(fake.count('DELETE'), 1);
   });
 
+  it('resolveTarget: id and canonical path of a project (path URL-encoded) or a group', async () => {
+    assert.deepEqual(await client.resolveTarget('project', 'group/sub/app'), {
+      kind: 'project',
+      id: 4242,
+      fullPath: 'group/sub/app',
+    });
+    assert.deepEqual(await client.resolveTarget('group', '55'), {
+      kind: 'group',
+      id: 55,
+      fullPath: 'id-path/55',
+    });
+    const gets = fake.requests.filter((r) => r.method === 'GET').map((r) => r.url);
+    assert.deepEqual(gets, ['/api/v4/projects/group%2Fsub%2Fapp', '/api/v4/groups/55?with_projects=false']);
+  });
+
+  it('resolveTarget: a redirect is GitlabMovedError and is not followed; 404 is GitlabNotFoundError', async () => {
+    fake.intercept = (r) =>
+      r.method === 'GET' && r.ref === 'old/app'
+        ? { status: 301, headers: { location: `${fake.url}/api/v4/projects/9` }, body: 'moved' }
+        : undefined;
+    await assert.rejects(client.resolveTarget('project', 'old/app'), GitlabMovedError);
+    assert.equal(fake.requests.filter((r) => r.url.includes('/projects/9')).length, 0, 'not followed');
+    await assert.rejects(client.resolveTarget('project', 'missing/app'), GitlabNotFoundError);
+  });
+
+  it('resolveTarget: an answer without a numeric id or a path is GitlabUnavailableError', async () => {
+    fake.intercept = (r) =>
+      r.method === 'GET' ? { status: 200, body: { id: '7', path_with_namespace: 'a/b' } } : undefined;
+    await assert.rejects(client.resolveTarget('project', 'a/b'), GitlabUnavailableError);
+    fake.intercept = (r) => (r.method === 'GET' ? { status: 200, body: { id: 7 } } : undefined);
+    await assert.rejects(client.resolveTarget('project', 'a/b'), GitlabUnavailableError);
+  });
+
   it('list follows X-Next-Page over several pages with per_page=100, state and search', async () => {
     for (let i = 0; i < 250; i++) fake.addToken('project', '7', `tanuki-sts/dev/p/${i}`);
     fake.addToken('project', '7', 'someone-else');
@@ -237,8 +271,10 @@ describe('GitLab client', () => {
       'id',
       'name',
       'revoked',
+      'userId',
     ]);
     assert.equal(first.active, true);
+    assert.equal(typeof first.userId, 'number');
   });
 
   it('list follows Link rel="next" when X-Next-Page is absent', async () => {

@@ -18,6 +18,7 @@ import { Agent, request } from 'undici';
 import {
   DEFAULT_RETRY_AFTER_SECONDS,
   type GitlabError,
+  GitlabMovedError,
   GitlabNotFoundError,
   GitlabRejectedError,
   GitlabUnavailableError,
@@ -31,6 +32,7 @@ import type {
   GitlabClientOptions,
   GitlabRateLimit,
   ListTokensOptions,
+  ResolvedTarget,
   TargetKind,
 } from './types.ts';
 
@@ -236,6 +238,40 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
       };
     },
 
+    async resolveTarget(kind: TargetKind, ref: string): Promise<ResolvedTarget> {
+      // doc/api/projects.md "Get a single project" (`path_with_namespace`); doc/api/groups.md
+      // "Get a single group" (`full_path`). Both accept a numeric id or a URL-encoded path, and
+      // both follow the redirect routes GitLab keeps after a rename or transfer.
+      const call: Call = {
+        method: 'GET',
+        path: kind === 'group' ? `${targetPath(kind, ref)}?with_projects=false` : targetPath(kind, ref),
+        route: `/${kind}s/:id`,
+      };
+      const res = await withRetries(async () => {
+        const r = await send(call);
+        // undici's request() never follows redirects: a 3xx here is GitLab pointing at a moved project.
+        if (r.status >= 300 && r.status < 400) throw new GitlabMovedError(r.status, `the ${kind} lookup`);
+        if (r.status !== 200) throw failure(r, call, `the ${kind}`, 'not-found');
+        return r;
+      });
+      const b = res.body as Record<string, unknown> | null;
+      const fullPath =
+        b && typeof b === 'object' ? (kind === 'group' ? b.full_path : b.path_with_namespace) : undefined;
+      if (
+        !b ||
+        typeof b.id !== 'number' ||
+        !Number.isSafeInteger(b.id) ||
+        b.id <= 0 ||
+        typeof fullPath !== 'string' ||
+        fullPath === ''
+      ) {
+        throw new GitlabUnavailableError(`GitLab GET ${call.route}: malformed answer`, {
+          status: res.status,
+        });
+      }
+      return { kind, id: b.id, fullPath };
+    },
+
     async revokeAccessToken(kind: TargetKind, ref: string, tokenId: number): Promise<'revoked' | 'absent'> {
       if (!Number.isSafeInteger(tokenId) || tokenId <= 0)
         throw new TypeError('tokenId must be a positive integer');
@@ -353,6 +389,7 @@ function toTokenInfo(item: unknown): AccessTokenInfo | undefined {
   return {
     id: t.id,
     name: t.name,
+    userId: typeof t.user_id === 'number' ? t.user_id : -1,
     active: t.active === true,
     revoked: t.revoked === true,
     expiresAt: typeof t.expires_at === 'string' ? t.expires_at : null,

@@ -61,3 +61,18 @@ export class GitlabNotFoundError extends GitlabRejectedError {
 }
 
 export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * GitLab answered a path lookup with a redirect (3xx): the project was renamed
+ * or moved, and the path now names it only through a redirect route
+ * (lib/api/helpers.rb `find_project!`: GET through an old path answers 301 to
+ * `/projects/:id`). The client never follows it.
+ */
+export class GitlabMovedError extends GitlabRejectedError {
+  static override readonly code = 'ERR_GITLAB_MOVED';
+  override readonly code = GitlabMovedError.code;
+  constructor(status: number, what: string) {
+    super(status, 'moved (redirect route), not followed', what);
+    this.name = 'GitlabMovedError';
+  }
+}

@@ -153,6 +153,18 @@ export async function startFakeGitlab(
       return reply.code(201).send({ ...t, resource_id: 77 });
     });
 
+    // GET /projects/:id, /groups/:id: the ref is its own canonical path (a numeric ref gets `id-path/<n>`).
+    app.get(`/api/v4/${seg}/:id`, async (req, reply) => {
+      const r = await pre(req, reply);
+      if (!r) return reply;
+      const ref = r.ref ?? '';
+      if (ref.startsWith('missing'))
+        return reply.code(404).send({ message: `404 ${seg === 'projects' ? 'Project' : 'Group'} Not Found` });
+      const id = /^[0-9]+$/.test(ref) ? Number(ref) : 4242;
+      const path = /^[0-9]+$/.test(ref) ? `id-path/${ref}` : ref;
+      return reply.send(seg === 'projects' ? { id, path_with_namespace: path } : { id, full_path: path });
+    });
+
     app.get(`/api/v4/${seg}/:id/access_tokens`, async (req, reply) => {
       const r = await pre(req, reply);
       if (!r) return reply;

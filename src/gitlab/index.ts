@@ -3,11 +3,13 @@ export { backoffDelay, createGitlabClient, retryAfterSeconds } from './client.ts
 export {
   DEFAULT_RETRY_AFTER_SECONDS,
   GitlabError,
+  GitlabMovedError,
   GitlabNotFoundError,
   GitlabRejectedError,
   GitlabUnavailableError,
 } from './errors.ts';
 export { gitlabExpiryDate } from './expiry.ts';
+export { createTargetResolver, type TargetResolver, type TargetResolverOptions } from './target-resolver.ts';
 export type {
   AccessTokenInfo,
   CreatedToken,
@@ -17,5 +19,6 @@ export type {
   GitlabRateLimit,
   GitlabRequestInfo,
   ListTokensOptions,
+  ResolvedTarget,
   TargetKind,
 } from './types.ts';

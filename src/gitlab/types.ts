@@ -59,10 +59,21 @@ export interface CreatedToken {
 export interface AccessTokenInfo {
   id: number;
   name: string;
+  /** The bot user the token belongs to (rotation keeps it); -1 when GitLab did not say. */
+  userId: number;
   active: boolean;
   revoked: boolean;
   expiresAt: string | null;
   createdAt: string;
+}
+
+/** A project or group as GitLab names it now (`GET /projects/:id`, `GET /groups/:id`). */
+export interface ResolvedTarget {
+  kind: TargetKind;
+  /** Numeric id: never reused, never changed by a rename or transfer. */
+  id: number;
+  /** The canonical full path today (`path_with_namespace` / `full_path`). */
+  fullPath: string;
 }
 
 export interface ListTokensOptions {
@@ -85,6 +96,12 @@ export interface GitlabRateLimit {
 export interface GitlabClient {
   /** Exactly one POST, never retried (a retry could mint twice; the reconciler cleans up lost answers). */
   createAccessToken(i: CreateTokenInput): Promise<CreatedToken>;
+  /**
+   * GET /projects/:ref or /groups/:ref → id and canonical path. GitLab follows
+   * redirect routes of renamed or moved projects here, so a caller must compare
+   * `fullPath` with the path it asked for. Throws GitlabNotFoundError on 404.
+   */
+  resolveTarget(kind: TargetKind, ref: string): Promise<ResolvedTarget>;
   /** DELETE → 'revoked'; 404 → 'absent' (already gone). Retried on 5xx/429/network errors. */
   revokeAccessToken(kind: TargetKind, ref: string, tokenId: number): Promise<'revoked' | 'absent'>;
   /** All pages (per_page=100), following X-Next-Page or Link rel="next". */

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
+  ActiveGrantCapError,
   DuplicateGrantError,
   type Grant,
   GrantNotFoundError,
@@ -262,25 +263,58 @@ export function runLedgerContract(name: string, makeHarness: () => Promise<Ledge
         assert.deepEqual(await s.failStaleMinting(T0 - 2 * MIN), []);
       }));
 
-    it('knownTargets: every target once; with now, only those whose GitLab expiry is ahead', () =>
+    it('knownTargets: every target ever minted for, once, by numeric id where known, whatever its dates', () =>
       withStore(async (s) => {
         await s.insertMinting(
-          newGrant({ targetKind: 'project', targetRef: 'a/b', gitlabExpiresAt: '2030-06-02' }),
+          newGrant({ targetKind: 'project', targetRef: 'a/b', targetId: 7, gitlabExpiresAt: '2030-06-02' }),
+        );
+        // The same project under the path it had before a rename: still one target (id 7).
+        await s.insertMinting(
+          newGrant({ targetKind: 'project', targetRef: 'old/b', targetId: 7, gitlabExpiresAt: '2030-06-02' }),
         );
         await s.insertMinting(
-          newGrant({ targetKind: 'project', targetRef: 'a/b', gitlabExpiresAt: '2030-06-02' }),
+          newGrant({ targetKind: 'group', targetRef: 'a', targetId: 9, gitlabExpiresAt: '2030-06-02' }),
         );
+        // Long past its GitLab expiry date: a rotation may have given a token of it a new one.
         await s.insertMinting(
-          newGrant({ targetKind: 'group', targetRef: 'a', gitlabExpiresAt: '2030-06-02' }),
-        );
-        await s.insertMinting(
-          newGrant({ targetKind: 'project', targetRef: '42', gitlabExpiresAt: '2030-05-01' }),
+          newGrant({ targetKind: 'project', targetRef: 'legacy/path', gitlabExpiresAt: '2020-05-01' }),
         );
         const sort = (x: Array<{ kind: string; ref: string }>) =>
           x.map((t) => `${t.kind}:${t.ref}`).sort((p, q) => p.localeCompare(q));
-        assert.deepEqual(sort(await s.knownTargets()), ['group:a', 'project:42', 'project:a/b']);
-        assert.deepEqual(sort(await s.knownTargets(T0)), ['group:a', 'project:a/b']);
-        assert.deepEqual(sort(await s.knownTargets(Date.parse('2030-06-02T00:00:00Z'))), []);
+        assert.deepEqual(sort(await s.knownTargets()), ['group:9', 'project:7', 'project:legacy/path']);
+        const seven = (await s.knownTargets()).find((t) => t.ref === '7');
+        assert.ok(seven && ['a/b', 'old/b'].includes(seven.path));
+      }));
+
+    it('insertMinting with a cap counts and inserts atomically: a burst grants exactly the cap', () =>
+      withStore(async (s) => {
+        const burst = Array.from({ length: 60 }, () =>
+          s.insertMinting(newGrant({ identityKey: 'burst', expiresAt: T0 + MIN }), {
+            maxActive: 20,
+            now: T0,
+          }),
+        );
+        const results = await Promise.allSettled(burst);
+        const ok = results.filter((r) => r.status === 'fulfilled').length;
+        assert.equal(ok, 20);
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(r.reason instanceof ActiveGrantCapError, String(r.reason));
+        }
+        assert.equal(await s.countActive('burst', T0), 20);
+        // Expired grants free their slot; another identity has its own cap; 0 = no cap.
+        await s.insertMinting(newGrant({ identityKey: 'burst' }), { maxActive: 20, now: T0 + MIN });
+        await s.insertMinting(newGrant({ identityKey: 'other' }), { maxActive: 20, now: T0 });
+        await s.insertMinting(newGrant({ identityKey: 'burst' }), { maxActive: 0, now: T0 });
+      }));
+
+    it('records the target id and the bot user', () =>
+      withStore(async (s) => {
+        const g = newGrant({ targetId: 4242 });
+        await s.insertMinting(g);
+        await s.markActive(g.id, { gitlabTokenId: 5, tokenSha256: sha('bot'), gitlabUserId: 901 });
+        const got = await s.getById(g.id);
+        assert.equal(got?.targetId, 4242);
+        assert.equal(got?.gitlabUserId, 901);
       }));
 
     it('oldestOverdue and nextDueAt', () =>

@@ -13,6 +13,7 @@ describe('reaper', () => {
     const r = createReaper({
       store: kit.store,
       gitlab: kit.gitlab,
+      serverId: 'dev',
       now: kit.clock.now,
       intervalMs: 60_000,
       random: () => 1,
@@ -53,7 +54,13 @@ describe('reaper', () => {
 
   it('wakes for the next due grant instead of waiting for the interval', async () => {
     const real = Date.now;
-    const r = createReaper({ store: kit.store, gitlab: kit.gitlab, now: real, intervalMs: 60_000 });
+    const r = createReaper({
+      store: kit.store,
+      gitlab: kit.gitlab,
+      serverId: 'dev',
+      now: real,
+      intervalMs: 60_000,
+    });
     reapers.push(r);
     kit.clock.t = real();
     const expiresAt = real() + 400;
@@ -217,8 +224,9 @@ describe('reaper', () => {
     kit.fake.latencyMs = 20;
     let inFlight = 0;
     let peak = 0;
-    const counting: Pick<GitlabClient, 'revokeAccessToken' | 'rateLimit'> = {
+    const counting: Pick<GitlabClient, 'revokeAccessToken' | 'listAccessTokens' | 'rateLimit'> = {
       rateLimit: () => kit.gitlab.rateLimit(),
+      listAccessTokens: (kind, ref, opts) => kit.gitlab.listAccessTokens(kind, ref, opts),
       async revokeAccessToken(kind, ref, id) {
         inFlight++;
         peak = Math.max(peak, inFlight);
@@ -249,15 +257,79 @@ describe('reaper', () => {
     assert.equal((await kit.store.getById(fresh.id))?.state, 'minting');
   });
 
-  it('a 403 past the GitLab expiry date counts as expired; before it, it is retried', async () => {
+  it('a refused DELETE is settled by the listing; refused listings are retried even past the GitLab expiry date', async () => {
     const g = await kit.grant({ expiresAt: T0, gitlabExpiresAt: '2030-06-02' });
+    // Everything refused: nothing proves the grant dead, and no date does either (a rotation picks a new one).
     kit.fake.intercept = () => ({ status: 403, body: { message: '403 Forbidden' } });
     const r = reaper();
     assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 1 });
+    kit.clock.t = Date.parse('2030-06-03T00:00:00Z');
+    assert.deepEqual(await r.runOnce(), { revoked: 0, failed: 1 });
     assert.equal((await kit.store.getById(g.id))?.state, 'active');
-    kit.clock.t = Date.parse('2030-06-02T00:00:00Z');
+    // The DELETE is still refused, but the listing shows nothing of the grant active: done.
+    kit.fake.intercept = (req) =>
+      req.method === 'DELETE' ? { status: 403, body: { message: '403 Forbidden' } } : undefined;
+    for (const t of kit.fake.tokens.get('project:group/app') ?? []) t.active = false;
+    kit.clock.t += 120_000;
     assert.deepEqual(await r.runOnce(), { revoked: 1, failed: 0 });
-    assert.deepEqual(revoked, [{ id: g.id, outcome: 'expired' }]);
+    assert.deepEqual(revoked, [{ id: g.id, outcome: 'absent' }]);
+  });
+
+  it('revokes the rotated copies of a grant: a 404 on the recorded id is not the end', async () => {
+    const g = await kit.grant({ expiresAt: T0 });
+    // The holder rotated twice: the recorded id and the next are revoked, the newest lives on.
+    const [orig] = kit.fake.tokens.get('project:group/app') ?? [];
+    assert.ok(orig);
+    orig.revoked = true;
+    orig.active = false;
+    const mid = kit.fake.addToken('project', 'group/app', orig.name, { revoked: true, active: false });
+    const head = kit.fake.addToken('project', 'group/app', orig.name, { expires_at: '2031-06-01' });
+    // Another grant's token and a similar name that merely contains this one are left alone.
+    const other = await kit.grant({ expiresAt: T0 + 60_000 });
+    const lookalike = kit.fake.addToken('project', 'group/app', `${orig.name}-x`);
+    const res = await reaper().runOnce();
+    assert.deepEqual(res, { revoked: 1, failed: 0 });
+    assert.equal(head.revoked, true, 'the newest token of the chain is revoked');
+    assert.equal(mid.revoked, true);
+    assert.equal(lookalike.revoked, false);
+    assert.equal((await kit.store.getById(other.id))?.state, 'active');
+    assert.deepEqual(revoked, [{ id: g.id, outcome: 'revoked' }]);
+    const lists = kit.fake.requests.filter((x) => x.method === 'GET');
+    assert.ok(
+      lists.length >= 1 && lists.every((x) => x.query.search === orig.name && x.query.state === 'active'),
+    );
+  });
+
+  it('a holder that rotates as fast as we revoke: retried soon, without pausing other grants', async () => {
+    const g = await kit.grant({ expiresAt: T0 });
+    const plain = await kit.grant({ expiresAt: T0 });
+    const [orig] = kit.fake.tokens.get('project:group/app') ?? [];
+    assert.ok(orig);
+    // Every DELETE of this grant's tokens is answered as if a rotation had just replaced the token.
+    kit.fake.intercept = (req) => {
+      if (req.method !== 'DELETE') return undefined;
+      const t = (kit.fake.tokens.get('project:group/app') ?? []).find((x) => x.id === req.tokenId);
+      if (t?.name !== orig.name) return undefined;
+      t.revoked = true;
+      t.active = false;
+      kit.fake.addToken('project', 'group/app', orig.name);
+      return { status: 404, body: { message: '404 project Access Token Not Found' } };
+    };
+    const r = reaper();
+    assert.deepEqual(await r.runOnce(), { revoked: 1, failed: 1 });
+    assert.equal((await kit.store.getById(plain.id))?.state, 'revoked');
+    const after = await kit.store.getById(g.id);
+    assert.equal(after?.state, 'active');
+    assert.match(after?.lastError ?? '', /still active after \d+ rounds/);
+    assert.ok((after?.nextAttemptAt ?? Infinity) <= T0 + 1000, 'back within a second');
+    assert.equal(r.pausedUntil(), undefined, 'the reaper as a whole is not held back');
+    // The holder stops: the next pass ends the chain.
+    kit.fake.intercept = undefined;
+    kit.clock.t += 1000;
+    assert.deepEqual(await r.runOnce(), { revoked: 1, failed: 0 });
+    assert.ok(
+      (kit.fake.tokens.get('project:group/app') ?? []).every((t) => t.name !== orig.name || t.revoked),
+    );
   });
 
   it('stop() waits for the pass and releases claimed grants', async () => {

@@ -14,24 +14,30 @@
  * - 429 → pause everything until `Retry-After` has passed;
  * - 5xx / network errors → back off this grant (exponential, jittered) and
  *   pause the pass briefly, so a backlog does not hammer a GitLab that is down.
- * - 404 on DELETE means the token is already gone: the grant is revoked.
+ *
+ * A grant is revoked when no token carrying its name is active in GitLab any
+ * more, not when the DELETE of its recorded id succeeds or answers 404: the
+ * holder may have rotated it (revoke-grant.ts).
  */
 import { backoffDelay, type GitlabClient, GitlabUnavailableError } from '../gitlab/index.ts';
+import { type GrantRevocation, GrantStillActiveError, revokeGrantTokens } from './revoke-grant.ts';
 import type { Grant, LedgerLog, LedgerStore } from './types.ts';
 
-export type ReapOutcome = 'revoked' | 'absent' | 'expired';
+export type ReapOutcome = GrantRevocation;
 
 export interface ReaperOptions {
   store: LedgerStore;
-  gitlab: Pick<GitlabClient, 'revokeAccessToken' | 'rateLimit'>;
+  gitlab: Pick<GitlabClient, 'revokeAccessToken' | 'listAccessTokens' | 'rateLimit'>;
+  /** This deployment's `server.id`: token names carry it (names.ts). */
+  serverId: string;
   /** Revocations in flight at once (default 32). */
   concurrency?: number;
   /** How often to look for due grants (default 5 s); the reaper also wakes for the next due grant. */
   intervalMs?: number;
   now?: () => number;
   log?: LedgerLog;
-  /** After a grant's revocation is recorded (audit, metrics). */
-  onRevoked?: (grant: Grant, outcome: ReapOutcome) => void;
+  /** After a grant's revocation is recorded (audit, metrics); `descendants`: rotated copies also revoked. */
+  onRevoked?: (grant: Grant, outcome: ReapOutcome, descendants: number) => void;
   /** After a failed attempt (metrics). */
   onFailed?: (grant: Grant, error: Error) => void;
   /** Grants claimed per store call (default 256). */
@@ -144,7 +150,7 @@ export function createReaper(o: ReaperOptions): Reaper {
     const queue: Grant[] = [];
     let exhausted = false;
     let claiming: Promise<void> | undefined;
-    const done: Array<{ grant: Grant; outcome: ReapOutcome }> = [];
+    const done: Array<{ grant: Grant; outcome: ReapOutcome; descendants: number }> = [];
 
     const refill = (): Promise<void> => {
       claiming ??= (async () => {
@@ -193,7 +199,7 @@ export function createReaper(o: ReaperOptions): Reaper {
       for (const b of batch) {
         result.revoked++;
         try {
-          o.onRevoked?.(b.grant, b.outcome);
+          o.onRevoked?.(b.grant, b.outcome, b.descendants);
         } catch (err) {
           log.error({ err: (err as Error).message }, 'reaper: onRevoked hook failed');
         }
@@ -201,38 +207,39 @@ export function createReaper(o: ReaperOptions): Reaper {
     };
 
     const handle = async (g: Grant): Promise<void> => {
-      if (g.gitlabTokenId === undefined) {
-        // Cannot happen for active grants (markActive sets it); don't loop on it.
-        log.error({ grantId: g.id }, 'reaper: grant without a GitLab token id');
-        await o.store.recordRevokeFailure(g.id, 'no GitLab token id', now() + retryMaxMs);
-        return;
-      }
       try {
-        const outcome = await o.gitlab.revokeAccessToken(g.targetKind, g.targetRef, g.gitlabTokenId);
+        const r = await revokeGrantTokens(o.gitlab, o.serverId, g);
         failureStreak = 0;
-        done.push({ grant: g, outcome });
+        if (r.descendants > 0) {
+          log.warn(
+            { grantId: g.id, descendants: r.descendants },
+            'reaper: the grant had rotated copies of its token; revoked them too',
+          );
+        }
+        done.push({ grant: g, outcome: r.outcome, descendants: r.descendants });
         if (done.length >= flushSize) await flush();
       } catch (err) {
-        if (await failed(g, err as Error)) result.failed++;
+        await failed(g, err as Error);
+        result.failed++;
       }
     };
 
-    /** Record a failed attempt; false when the grant turned out to be finished after all. */
-    const failed = async (g: Grant, err: Error): Promise<boolean> => {
+    /** Record a failed attempt and when to try again. */
+    const failed = async (g: Grant, err: Error): Promise<void> => {
       const t = now();
       let nextAt = t + backoffDelay(g.attempts, retryBaseMs, retryMaxMs, random);
-      if (err instanceof GitlabUnavailableError) {
+      if (err instanceof GrantStillActiveError) {
+        // A holder rotating as fast as we revoke: come back at once, without holding back other grants.
+        nextAt = t + Math.min(retryBaseMs, 1000);
+      } else if (err instanceof GitlabUnavailableError) {
         if (err.status === 429 || err.retryAfterFromServer) {
           pauseUntil(t + err.retryAfterSeconds * 1000, `HTTP ${err.status ?? ''} Retry-After`);
           nextAt = Math.max(nextAt, pausedUntil);
         } else {
           pauseAfterFailure(t, err.message);
         }
-      } else if (utcDate(t) >= g.gitlabExpiresAt) {
-        // GitLab refuses (401/403/400…) but the token has passed its GitLab expiry date: it is dead anyway.
-        done.push({ grant: g, outcome: 'expired' });
-        return false;
       } else {
+        // No shortcut for a token past its GitLab expiry date: a rotation may have given it a new one.
         // A refusal (401: the STS token expired; 403: lost rights) is usually systematic: hold the backlog back too.
         pauseAfterFailure(t, err.message);
       }
@@ -246,7 +253,6 @@ export function createReaper(o: ReaperOptions): Reaper {
       } catch (e) {
         log.error({ err: (e as Error).message }, 'reaper: recording a failure failed');
       }
-      return true;
     };
 
     const worker = async (): Promise<void> => {
@@ -345,8 +351,4 @@ export function createReaper(o: ReaperOptions): Reaper {
       return paused() ? pausedUntil : undefined;
     },
   };
-}
-
-function utcDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
 }

@@ -8,7 +8,11 @@
  * - a grant that is `failed` (GitLab's answer to the mint was lost: the client
  *   never got the token), `revoked` (the revocation did not take), or still
  *   `minting` long after the mint deadline (the process died mid-call);
- * - an active grant whose TTL is over, or whose token id is another one.
+ * - an active grant whose TTL is over, or whose token id is another one (its
+ *   holder rotated it: the copy is revoked at once, the grant lives to its TTL).
+ *
+ * Targets are every project/group ever minted for, by numeric id, not only
+ * those with a GitLab expiry date ahead: a rotation chooses a new date.
  *
  * A grant still `minting` within the deadline is left alone: its mint may be in
  * flight right now. Tokens of other deployments (another `server.id`) are
@@ -142,7 +146,7 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
 
   async function pass(): Promise<ReconcileResult> {
     const result: ReconcileResult = { revoked: 0, targets: 0, errors: 0 };
-    const targets = await o.store.knownTargets(now());
+    const targets = await o.store.knownTargets();
     let i = 0;
     const worker = async (): Promise<void> => {
       while (!stopping && i < targets.length) {

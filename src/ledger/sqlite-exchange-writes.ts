@@ -19,6 +19,7 @@ export interface MintingRow {
   policy: string;
   targetKind: string;
   targetRef: string;
+  targetId: number | null;
   scopes: string;
   accessLevel: number;
   createdAt: number;
@@ -27,29 +28,42 @@ export interface MintingRow {
   attempts: number;
 }
 
+/** The per-identity cap as bound to the counted INSERT: `maxActive` 0 = no cap. */
+export interface CapRow {
+  maxActive: number;
+  now: number;
+}
+
 export interface ExchangeWrites {
-  insertMinting(row: MintingRow): void;
+  /** Rows inserted: 1, or 0 when the identity's cap is reached (nothing written). */
+  insertMinting(row: MintingRow, cap: CapRow): number;
   /** Rows changed: 1, or 0 when the grant is missing or no longer `minting`. */
-  markActive(id: string, gitlabTokenId: number, tokenSha256: string): number;
+  markActive(id: string, gitlabTokenId: number, tokenSha256: string, gitlabUserId: number | null): number;
 }
 
 export function prepareExchangeWrites(db: Database.Database): ExchangeWrites {
+  // The cap is counted in the INSERT itself: SQLite runs one statement at a time per database,
+  // so no other insert can land between the count and the write (a separate SELECT first let 60
+  // parallel requests past a cap of 20).
   const insert = db.prepare(
     `INSERT INTO grants (id, state, request_id, issuer, identity_key, subject, tenant, client_id, object_id, policy,
-       target_kind, target_ref, scopes, access_level, created_at, expires_at, gitlab_expires_at, attempts)
-     VALUES (@id, 'minting', @requestId, @issuer, @identityKey, @subject, @tenant, @clientId, @objectId, @policy,
-       @targetKind, @targetRef, @scopes, @accessLevel, @createdAt, @expiresAt, @gitlabExpiresAt, @attempts)`,
+       target_kind, target_ref, target_id, scopes, access_level, created_at, expires_at, gitlab_expires_at, attempts)
+     SELECT @id, 'minting', @requestId, @issuer, @identityKey, @subject, @tenant, @clientId, @objectId, @policy,
+       @targetKind, @targetRef, @targetId, @scopes, @accessLevel, @createdAt, @expiresAt, @gitlabExpiresAt, @attempts
+     WHERE @maxActive = 0 OR (SELECT count(*) FROM grants WHERE identity_key = @identityKey
+                                AND state IN ('minting', 'active') AND expires_at > @now) < @maxActive`,
   );
   const markActive = db.prepare(
-    `UPDATE grants SET state = 'active', gitlab_token_id = ?, token_sha256 = ?, next_attempt_at = expires_at
+    `UPDATE grants SET state = 'active', gitlab_token_id = ?, token_sha256 = ?, gitlab_user_id = ?,
+       next_attempt_at = expires_at
      WHERE id = ? AND state = 'minting'`,
   );
   return {
-    insertMinting(row) {
-      insert.run(row);
+    insertMinting(row, cap) {
+      return insert.run({ ...row, maxActive: cap.maxActive, now: cap.now }).changes;
     },
-    markActive(id, gitlabTokenId, tokenSha256) {
-      return markActive.run(gitlabTokenId, tokenSha256, id).changes;
+    markActive(id, gitlabTokenId, tokenSha256, gitlabUserId) {
+      return markActive.run(gitlabTokenId, tokenSha256, gitlabUserId, id).changes;
     },
   };
 }

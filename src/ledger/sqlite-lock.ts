@@ -12,9 +12,10 @@
  * process dies, SIGKILL included, so a crash never leaves a stale lock behind
  * (unlike a PID file). The ledger itself stays open to readers (the CLI).
  */
-import { mkdirSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateDbFile, ensurePrivateDir } from './sqlite-files.ts';
 import { LedgerLockedError } from './types.ts';
 
 /**
@@ -30,8 +31,9 @@ export interface ProcessLock {
 export function acquireLedgerLock(ledgerPath: string): ProcessLock {
   if (ledgerPath === ':memory:') return { release() {} };
   // One lock file per ledger file, however the path was spelt (symlinks, `..`).
-  mkdirSync(dirname(ledgerPath), { recursive: true });
+  ensurePrivateDir(dirname(ledgerPath));
   const lockPath = join(realpathSync(dirname(ledgerPath)), `${basename(ledgerPath)}.lock`);
+  ensurePrivateDbFile(lockPath);
   const db = new Database(lockPath, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');

@@ -14,12 +14,18 @@
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { createGroupCommit } from './group-commit.ts';
-import { type MintingRow, prepareExchangeWrites } from './sqlite-exchange-writes.ts';
+import { type CapRow, type MintingRow, prepareExchangeWrites } from './sqlite-exchange-writes.ts';
 
 export interface LedgerWriter {
-  insertMinting(row: MintingRow): Promise<void>;
+  /** Rows inserted (1, or 0 when the cap is reached). */
+  insertMinting(row: MintingRow, cap: CapRow): Promise<number>;
   /** Rows changed (1, or 0 when the grant is not `minting`). */
-  markActive(id: string, gitlabTokenId: number, tokenSha256: string): Promise<number>;
+  markActive(
+    id: string,
+    gitlabTokenId: number,
+    tokenSha256: string,
+    gitlabUserId: number | null,
+  ): Promise<number>;
   /** Undefined while writes can succeed; the reason once the writer has stopped. */
   stopped(): Error | undefined;
   close(): Promise<void>;
@@ -29,8 +35,8 @@ export function inlineWriter(db: Database.Database): LedgerWriter {
   const writes = prepareExchangeWrites(db);
   const group = createGroupCommit(db);
   return {
-    insertMinting: (row) => group.run(() => writes.insertMinting(row)),
-    markActive: (id, tokenId, sha) => group.run(() => writes.markActive(id, tokenId, sha)),
+    insertMinting: (row, cap) => group.run(() => writes.insertMinting(row, cap)),
+    markActive: (id, tokenId, sha, userId) => group.run(() => writes.markActive(id, tokenId, sha, userId)),
     stopped: () => undefined,
     async close() {
       group.flush();
@@ -114,8 +120,9 @@ export function startWriterThread(
   }
 
   return {
-    insertMinting: (row) => call<void>({ op: 'insertMinting', row }),
-    markActive: (id, tokenId, sha) => call<number>({ op: 'markActive', args: [id, tokenId, sha] }),
+    insertMinting: (row, cap) => call<number>({ op: 'insertMinting', row, cap }),
+    markActive: (id, tokenId, sha, userId) =>
+      call<number>({ op: 'markActive', args: [id, tokenId, sha, userId] }),
     stopped: () => stopped,
     async close() {
       closing = true;

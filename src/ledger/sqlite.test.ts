@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { runLedgerContract } from './contract.ts';
-import { openSqliteLedger } from './sqlite.ts';
+import { MIGRATIONS, openSqliteLedger } from './sqlite.ts';
 
 runLedgerContract('sqlite (file)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tanuki-ledger-'));
@@ -29,7 +29,10 @@ describe('sqlite ledger specifics', () => {
       const db = new Database(path, { readonly: true });
       try {
         assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-        assert.deepEqual(db.prepare('SELECT version FROM schema_version').all(), [{ version: 1 }]);
+        assert.deepEqual(db.prepare('SELECT version FROM schema_version').all(), [
+          { version: 1 },
+          { version: 2 },
+        ]);
         const idx = db
           .prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'grants' AND name LIKE 'grants_%'",
@@ -52,8 +55,36 @@ describe('sqlite ledger specifics', () => {
       await s2.close();
       const db2 = new Database(path, { readonly: true });
       assert.equal(db2.prepare('SELECT count(*) AS n FROM schema_version').get()?.constructor, Object);
-      assert.deepEqual(db2.prepare('SELECT count(*) AS n FROM schema_version').get(), { n: 1 });
+      assert.deepEqual(db2.prepare('SELECT count(*) AS n FROM schema_version').get(), { n: 2 });
       db2.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('upgrades a schema-1 ledger in place: its grants keep working, by path, without a target id', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tanuki-ledger-v1-'));
+    try {
+      const path = join(dir, 'ledger.db');
+      const db = new Database(path);
+      db.exec('CREATE TABLE schema_version (version INTEGER NOT NULL)');
+      db.exec(MIGRATIONS[0] as string);
+      db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
+      db.prepare(
+        `INSERT INTO grants (id, state, request_id, issuer, identity_key, subject, policy, target_kind, target_ref,
+           scopes, access_level, created_at, expires_at, gitlab_expires_at, gitlab_token_id, token_sha256, next_attempt_at)
+         VALUES ('g-old', 'active', 'r', 'i', 'k', 's', 'p', 'project', 'a/b', '[]', 30, 1, 2, '2030-01-01', 5, 'sha', 2)`,
+      ).run();
+      db.close();
+      const s = openSqliteLedger(path);
+      try {
+        const g = await s.getById('g-old');
+        assert.equal(g?.state, 'active');
+        assert.equal(g?.targetId, undefined);
+        assert.deepEqual(await s.knownTargets(), [{ kind: 'project', ref: 'a/b', path: 'a/b' }]);
+      } finally {
+        await s.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -101,6 +132,7 @@ describe('ledger writer thread', () => {
         policy: 'p',
         targetKind: 'project',
         targetRef: 'a/b',
+        targetId: null,
         scopes: '[]',
         accessLevel: 20,
         createdAt: 0,
@@ -109,11 +141,11 @@ describe('ledger writer thread', () => {
         attempts: 0,
       };
       await assert.rejects(
-        w.insertMinting(row),
+        w.insertMinting(row, { maxActive: 0, now: 0 }),
         (e: { code?: string }) => e.code === 'ERR_LEDGER_WRITER_STOPPED',
       );
       await assert.rejects(
-        w.markActive('g1', 1, 'x'),
+        w.markActive('g1', 1, 'x', null),
         (e: { code?: string }) => e.code === 'ERR_LEDGER_WRITER_STOPPED',
       );
       assert.equal(stops.length, 1, 'the unexpected stop is reported once (the STS logs it)');

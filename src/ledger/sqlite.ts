@@ -20,12 +20,13 @@
  * better-sqlite3 is synchronous; the methods are async to fit the interface
  * (and a PostgreSQL store later). Each statement is short and indexed.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { configureConnection } from './sqlite-exchange-writes.ts';
+import { ensurePrivateDbFile, ensurePrivateDir } from './sqlite-files.ts';
 import { inlineWriter, startWriterThread } from './sqlite-writer.ts';
 import {
+  ActiveGrantCapError,
   DuplicateGrantError,
   type Grant,
   GrantNotFoundError,
@@ -35,7 +36,8 @@ import {
   type LedgerTarget,
 } from './types.ts';
 
-const MIGRATIONS: string[] = [
+/** Exported for the upgrade test only. */
+export const MIGRATIONS: string[] = [
   // 1: grants
   `CREATE TABLE grants (
      id TEXT PRIMARY KEY,
@@ -68,6 +70,12 @@ const MIGRATIONS: string[] = [
    CREATE UNIQUE INDEX grants_token_sha256 ON grants (token_sha256) WHERE token_sha256 IS NOT NULL;
    CREATE INDEX grants_identity ON grants (identity_key, state, expires_at);
    CREATE INDEX grants_targets ON grants (gitlab_expires_at, target_kind, target_ref);`,
+  // 2: the target's numeric id (mint, revoke and reconcile by id, never by a path GitLab may
+  // redirect) and the token's bot user.
+  `ALTER TABLE grants ADD COLUMN target_id INTEGER;
+   ALTER TABLE grants ADD COLUMN gitlab_user_id INTEGER;
+   DROP INDEX grants_targets;
+   CREATE INDEX grants_targets ON grants (target_kind, target_id, target_ref);`,
 ];
 
 interface Row {
@@ -83,12 +91,14 @@ interface Row {
   policy: string;
   target_kind: 'project' | 'group';
   target_ref: string;
+  target_id: number | null;
   scopes: string;
   access_level: number;
   created_at: number;
   expires_at: number;
   gitlab_expires_at: string;
   gitlab_token_id: number | null;
+  gitlab_user_id: number | null;
   token_sha256: string | null;
   revoke_requested_at: number | null;
   revoked_at: number | null;
@@ -119,7 +129,9 @@ function toGrant(r: Row): Grant {
   if (r.tenant !== null) g.tenant = r.tenant;
   if (r.client_id !== null) g.clientId = r.client_id;
   if (r.object_id !== null) g.objectId = r.object_id;
+  if (r.target_id !== null) g.targetId = r.target_id;
   if (r.gitlab_token_id !== null) g.gitlabTokenId = r.gitlab_token_id;
+  if (r.gitlab_user_id !== null) g.gitlabUserId = r.gitlab_user_id;
   if (r.token_sha256 !== null) g.tokenSha256 = r.token_sha256;
   if (r.revoke_requested_at !== null) g.revokeRequestedAt = r.revoke_requested_at;
   if (r.revoked_at !== null) g.revokedAt = r.revoked_at;
@@ -141,7 +153,11 @@ export function openSqliteLedger(
     onWriterStopped?: (err: Error) => void;
   } = {},
 ): LedgerStore {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    // 0700 folder, 0600 file before SQLite opens it: its -wal and -shm inherit the mode (sqlite-files.ts).
+    ensurePrivateDir(dirname(path));
+    ensurePrivateDbFile(path);
+  }
   const db = new Database(path);
   const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
   try {
@@ -192,11 +208,11 @@ export function openSqliteLedger(
       `UPDATE grants SET state = 'failed', last_error = 'orphan-suspect: its mint never finished'
        WHERE state = 'minting' AND created_at < ? RETURNING id`,
     ),
+    // One row per target: by id where known (a renamed target keeps its id), by path for
+    // grants recorded before schema 2.
     targets: db.prepare<[], LedgerTarget>(
-      `SELECT DISTINCT target_kind AS kind, target_ref AS ref FROM grants ORDER BY kind, ref`,
-    ),
-    targetsSince: db.prepare<[string], LedgerTarget>(
-      `SELECT DISTINCT target_kind AS kind, target_ref AS ref FROM grants WHERE gitlab_expires_at > ? ORDER BY kind, ref`,
+      `SELECT target_kind AS kind, coalesce(CAST(target_id AS TEXT), target_ref) AS ref, max(target_ref) AS path
+       FROM grants GROUP BY 1, 2 ORDER BY 1, 2`,
     ),
     oldestOverdue: db.prepare<[{ now: number }], { t: number | null }>(
       `SELECT min(CASE WHEN state = 'revoking' AND revoke_requested_at < expires_at THEN revoke_requested_at
@@ -227,7 +243,7 @@ export function openSqliteLedger(
   };
 
   return {
-    async insertMinting(g) {
+    async insertMinting(g, cap) {
       open();
       const row = {
         id: g.id,
@@ -241,6 +257,7 @@ export function openSqliteLedger(
         policy: g.policy,
         targetKind: g.targetKind,
         targetRef: g.targetRef,
+        targetId: g.targetId ?? null,
         scopes: JSON.stringify(g.scopes),
         accessLevel: g.accessLevel,
         createdAt: g.createdAt,
@@ -248,17 +265,20 @@ export function openSqliteLedger(
         gitlabExpiresAt: g.gitlabExpiresAt,
         attempts: g.attempts ?? 0,
       };
+      const maxActive = cap && cap.maxActive > 0 ? Math.floor(cap.maxActive) : 0;
+      let inserted: number;
       try {
-        await writer.insertMinting(row);
+        inserted = await writer.insertMinting(row, { maxActive, now: cap?.now ?? 0 });
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
           throw new DuplicateGrantError(g.id);
         throw err;
       }
+      if (inserted !== 1) throw new ActiveGrantCapError(maxActive);
     },
     async markActive(id, v) {
       open();
-      const changed = await writer.markActive(id, v.gitlabTokenId, v.tokenSha256);
+      const changed = await writer.markActive(id, v.gitlabTokenId, v.tokenSha256, v.gitlabUserId ?? null);
       if (changed === 1) return;
       const g = st.get.get(id);
       if (!g) throw new GrantNotFoundError(id);
@@ -315,10 +335,9 @@ export function openSqliteLedger(
       open();
       return st.failStale.all(olderThan).map((r) => r.id);
     },
-    async knownTargets(now) {
+    async knownTargets() {
       open();
-      const rows = now === undefined ? st.targets.all() : st.targetsSince.all(utcDate(now));
-      return rows.map((r) => ({ kind: r.kind, ref: r.ref }));
+      return st.targets.all().map((r) => ({ kind: r.kind, ref: r.ref, path: r.path }));
     },
     async getById(id) {
       open();
@@ -341,10 +360,6 @@ export function openSqliteLedger(
       db.close();
     },
   };
-}
-
-function utcDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
 }
 
 function migrate(db: Database.Database): void {

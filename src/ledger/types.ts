@@ -31,7 +31,15 @@ export interface Grant {
   objectId?: string;
   policy: string;
   targetKind: TargetKind;
+  /** The target's canonical full path when minted (for people: audit, logs). */
   targetRef: string;
+  /**
+   * The target's numeric GitLab id: what the STS mints, revokes and reconciles
+   * by. A path can be renamed, moved or reused (GitLab then follows a redirect
+   * route to another project); an id cannot. Absent only in grants recorded
+   * before ledger schema 2, which fall back to the path.
+   */
+  targetId?: number;
   scopes: string[];
   accessLevel: number;
   /** Epoch ms. */
@@ -41,6 +49,8 @@ export interface Grant {
   /** The `expires_at` date sent to GitLab (the backstop). */
   gitlabExpiresAt: string;
   gitlabTokenId?: number;
+  /** The bot user GitLab created for the token (a rotation keeps it; forensics). */
+  gitlabUserId?: number;
   /** SHA-256 (hex) of the token: the only form of the token the ledger ever holds. */
   tokenSha256?: string;
   revokeRequestedAt?: number;
@@ -70,6 +80,7 @@ export interface NewGrant {
   policy: string;
   targetKind: TargetKind;
   targetRef: string;
+  targetId?: number;
   scopes: string[];
   accessLevel: number;
   createdAt: number;
@@ -80,18 +91,36 @@ export interface NewGrant {
 
 export interface LedgerTarget {
   kind: TargetKind;
+  /** What to call GitLab with: the numeric id (as a string), or the path for pre-schema-2 grants. */
   ref: string;
+  /** The canonical path last recorded for it (logs). */
+  path: string;
+}
+
+/** The per-identity cap, checked in the same write as the insert (no check-then-act race). */
+export interface MintingCap {
+  /** Most grants one identity may hold minting or active within their TTL; 0 = no cap. */
+  maxActive: number;
+  now: number;
 }
 
 export interface LedgerStore {
-  /** Record a grant in state `minting`, before GitLab is called. Throws DuplicateGrantError on a reused id. */
-  insertMinting(g: NewGrant): Promise<void>;
+  /**
+   * Record a grant in state `minting`, before GitLab is called. Throws
+   * DuplicateGrantError on a reused id, and ActiveGrantCapError when `cap` is
+   * given and the identity already holds `cap.maxActive` grants: the count and
+   * the insert are one atomic statement, so parallel requests cannot overshoot.
+   */
+  insertMinting(g: NewGrant, cap?: MintingCap): Promise<void>;
   /**
    * minting → active, with GitLab's token id and the token's SHA-256. Throws
    * GrantStateError when the grant is no longer minting (e.g. swept as stale):
    * the caller must then revoke the token rather than hand it out.
    */
-  markActive(id: string, v: { gitlabTokenId: number; tokenSha256: string }): Promise<void>;
+  markActive(
+    id: string,
+    v: { gitlabTokenId: number; tokenSha256: string; gitlabUserId?: number },
+  ): Promise<void>;
   /** minting → failed (GitLab refused, or may or may not have minted). A no-op in any other state. */
   markFailed(id: string, reason: string): Promise<void>;
   /** The active or revoking grant whose token hashes to `sha`. */
@@ -123,10 +152,12 @@ export interface LedgerStore {
    */
   failStaleMinting(olderThan: number): Promise<string[]>;
   /**
-   * Every project/group ever minted for. With `now`, only those with a grant
-   * whose GitLab expiry date is still ahead (older tokens have expired in GitLab).
+   * Every project/group ever minted for, once each (by numeric id). Not only
+   * those whose GitLab expiry date is ahead: a holder with `api` can rotate a
+   * token and choose a new expiry up to a year out, so a target is never
+   * assumed clean because of dates.
    */
-  knownTargets(now?: number): Promise<LedgerTarget[]>;
+  knownTargets(): Promise<LedgerTarget[]>;
   getById(id: string): Promise<Grant | undefined>;
   /** When the longest-waiting overdue grant fell due (TTL end or revoke request), epoch ms; for the reaper-lag metric. */
   oldestOverdue(now: number): Promise<number | undefined>;
@@ -174,6 +205,16 @@ export class DuplicateGrantError extends LedgerError {
   constructor(id: string) {
     super(`grant ${id} already exists`);
     this.name = 'DuplicateGrantError';
+  }
+}
+
+/** The identity already holds the most active grants its cap allows. */
+export class ActiveGrantCapError extends LedgerError {
+  static override readonly code = 'ERR_ACTIVE_GRANT_CAP';
+  override readonly code = ActiveGrantCapError.code;
+  constructor(readonly cap: number) {
+    super(`active grant cap ${cap} reached`);
+    this.name = 'ActiveGrantCapError';
   }
 }
 

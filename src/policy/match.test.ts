@@ -87,6 +87,32 @@ describe('claim matchers', () => {
     assert.throws(() => compileMatcher('bad', 'sub', { pattern: '\\-' }), PolicyCompileError);
   });
 
+  it('a claim value with a control character fails every matcher, even `[^/]+` and `.*`', () => {
+    const bad = ['a\nb', 'a\r', '\tb', 'a\u0000', 'a\u001fb', 'a\u007f', 'a\u0085b', 'a\u009f'];
+    for (const v of bad) {
+      for (const m of [{ pattern: '[^/]+' }, { pattern: '.*' }, { pattern: '[\\s\\S]*' }] as ClaimMatcher[]) {
+        assert.equal(
+          checkMatcher(compileMatcher('p', 'sub', m), { sub: v }),
+          'claim sub: holds a control character',
+          JSON.stringify(v),
+        );
+      }
+      assert.equal(holds({ contains: 'GitLab.Read' }, { c: ['GitLab.Read', v] }), false, JSON.stringify(v));
+    }
+    // Printable non-ASCII stays usable: U+00A0 and above are not controls.
+    assert.equal(holds({ pattern: '[^/]+' }, { c: 'caf\u00e9\u00a0x' }), true);
+    assert.equal(holds({ pattern: 'a b' }, { c: 'a b' }), true);
+  });
+
+  it('a policy value with a control character is a PolicyCompileError (it could never match)', () => {
+    for (const m of ['a\nb', ['x', 'a\tb'], { contains: 'a\u0085' }] as ClaimMatcher[]) {
+      assert.throws(
+        () => compileMatcher('bad', 'sub', m),
+        /"bad": match\.sub: a value holds a control character/,
+      );
+    }
+  });
+
   it('index keys keep the type', () => {
     assert.notEqual(scalarKey('42'), scalarKey(42));
     assert.notEqual(scalarKey('true'), scalarKey(true));

@@ -3,6 +3,12 @@
  * Every comparison is type-strict (`===`): a YAML `true` never matches the
  * string "true", a YAML `42` never matches "42". Claim names are top-level
  * keys of the token; there is no dotted path into nested objects.
+ *
+ * A claim value holding a control character (C0 — NUL, \t, \n, \r … —, DEL or
+ * C1), as a string or as a string element of an array, fails every matcher,
+ * whatever it is: `[^/]+` would otherwise accept "main\nanything". Checked
+ * here, where every policy decision (exchange, `policy test`) goes through,
+ * rather than in the token validator, so no issuer kind or claim escapes it.
  */
 import type { ClaimMatcher } from '../service/config.ts';
 import { PolicyCompileError } from './errors.ts';
@@ -16,6 +22,11 @@ export type CompiledMatcher =
   | { kind: 'pattern'; claim: string; source: string; re: RegExp };
 
 export function compileMatcher(policy: string, claim: string, m: ClaimMatcher): CompiledMatcher {
+  // No claim value may hold a control character, so a policy value with one could never match.
+  const values = Array.isArray(m) ? m : typeof m !== 'object' ? [m] : 'contains' in m ? [m.contains] : [];
+  if (values.some(hasControlChar)) {
+    throw new PolicyCompileError(policy, `match.${claim}: a value holds a control character`);
+  }
   if (Array.isArray(m)) return { kind: 'oneOf', claim, values: [...m] };
   if (typeof m === 'object') {
     if ('contains' in m) return { kind: 'contains', claim, value: m.contains };
@@ -29,6 +40,17 @@ export function compileMatcher(policy: string, claim: string, m: ClaimMatcher): 
     return { kind: 'pattern', claim, source: m.pattern, re };
   }
   return { kind: 'exact', claim, value: m };
+}
+
+/** C0 controls (U+0000-U+001F), DEL (U+007F) and C1 controls (U+0080-U+009F), in a string or a string element. */
+export function hasControlChar(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasControlChar);
+  if (typeof v !== 'string') return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
 }
 
 /** A key that keeps the type: the string "42" and the number 42 are different keys. */
@@ -63,6 +85,7 @@ export function checkMatcher(
   // Own properties only: a policy on `constructor` must not find Object.prototype's.
   if (!Object.hasOwn(claims, m.claim)) return `claim ${m.claim}: missing`;
   const v = claims[m.claim];
+  if (hasControlChar(v)) return `claim ${m.claim}: holds a control character`;
   switch (m.kind) {
     case 'exact':
       if (v === m.value) return undefined;

@@ -1,7 +1,8 @@
 /**
  * The STS's HTTP surface (fastify). Routes: POST /token (RFC 8693),
  * POST /revoke (RFC 7009), GET /.well-known/oauth-authorization-server
- * (RFC 8414), /healthz, /readyz, /metrics. One error handler shapes every
+ * (RFC 8414), /healthz, /readyz. No /metrics here: metrics have a listener of
+ * their own (metrics.ts, `server.metricsListen`). One error handler shapes every
  * error as RFC 6749 §5.2 JSON; nothing unexpected ever shows a stack trace.
  */
 import { randomUUID } from 'node:crypto';
@@ -122,9 +123,6 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
     const ok = Object.values(checks).every(Boolean);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
   });
-  app.get('/metrics', async (_req, reply) =>
-    reply.type(sts.metrics.registry.contentType).send(await sts.metrics.registry.metrics()),
-  );
   return app;
 }
 

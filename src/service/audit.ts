@@ -3,6 +3,8 @@
  * failure, to stdout or a file. Tokens appear only as SHA-256; the reason for
  * a refusal is recorded here and never sent to the caller.
  */
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino from 'pino';
 import { sha256Hex } from '../util/hash.ts';
 
@@ -34,13 +36,20 @@ export interface AuditEvent {
   subjectTokenId?: string;
   subjectTokenSha256?: string;
   policy?: string;
+  /** The target's canonical full path (as GitLab named it when the grant was minted). */
   target?: string;
   targetKind?: string;
+  /** The target's numeric GitLab id: what the token was minted on. */
+  targetId?: number;
   scopes?: string[];
   role?: string;
   ttlSeconds?: number;
   grantId?: string;
   gitlabTokenId?: number;
+  /** The token's bot user in GitLab. */
+  gitlabUserId?: number;
+  /** Rotated copies of the grant's token found and revoked with it (a holder rotated it). */
+  descendants?: number;
   tokenSha256?: string;
   durationMs?: number;
 }
@@ -51,9 +60,12 @@ export interface AuditSink {
 }
 
 export function createAuditSink(options: { file?: string; destination?: NodeJS.WritableStream }): AuditSink {
+  if (!options.destination && options.file) createPrivateFile(options.file);
   const dest =
     options.destination ??
-    (options.file ? pino.destination({ dest: options.file, mkdir: true, sync: false }) : pino.destination(1));
+    (options.file
+      ? pino.destination({ dest: options.file, mkdir: true, sync: false, mode: 0o600 })
+      : pino.destination(1));
   const logger = pino(
     { base: null, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg', name: 'tanuki-sts.audit' },
     dest,
@@ -67,6 +79,18 @@ export function createAuditSink(options: { file?: string; destination?: NodeJS.W
         logger.flush(() => resolve());
       }),
   };
+}
+
+/**
+ * The audit file is private to the STS's user whatever the umask: its folder is
+ * created 0700, the file 0600 before anything is written (an existing one loses
+ * group and other access), as the ledger's (src/ledger/sqlite-files.ts).
+ */
+function createPrivateFile(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  const { mode } = statSync(file);
+  if ((mode & 0o077) !== 0) chmodSync(file, mode & 0o700);
 }
 
 /** The fields that may quote caller input, redacted; everything else is ours or a hash. */

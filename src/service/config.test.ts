@@ -58,6 +58,33 @@ describe('config', () => {
     assert.deepEqual(c.policies[0]?.grant.ttl, { default: 900, max: 3600 });
   });
 
+  it('server.metricsListen: 127.0.0.1:9464 by default, host:port or [::1]:port, false turns metrics off', () => {
+    assert.deepEqual(parseConfig(base(), { env }).server.metricsListen, { host: '127.0.0.1', port: 9464 });
+    const withListen = (metricsListen: unknown) => {
+      const c = base();
+      (c.server as Record<string, unknown>).metricsListen = metricsListen;
+      return c;
+    };
+    assert.deepEqual(parseConfig(withListen('[::1]:9100'), { env }).server.metricsListen, {
+      host: '::1',
+      port: 9100,
+    });
+    assert.deepEqual(parseConfig(withListen('0.0.0.0:0'), { env }).server.metricsListen, {
+      host: '0.0.0.0',
+      port: 0,
+    });
+    assert.equal(parseConfig(withListen(false), { env }).server.metricsListen, false);
+    for (const bad of [true, '9464', 'localhost', '127.0.0.1:70000', 'http://127.0.0.1:9464']) {
+      assert.ok(
+        issuesOf(withListen(bad)).some((i) => i.startsWith('server.metricsListen:')),
+        JSON.stringify(bad),
+      );
+    }
+    assert.deepEqual(issuesOf(withListen('127.0.0.1:8600')), [
+      'server.metricsListen: must differ from server.listen',
+    ]);
+  });
+
   it('default server id differs by port', () => {
     assert.notEqual(
       defaultServerId('https://sts.example.com'),
@@ -134,6 +161,23 @@ describe('config', () => {
       issues.some((i) => i.startsWith('policies[0].grant.ttl:')),
       issues.join('\n'),
     );
+  });
+
+  it('refuses self_rotate in a grant, naming the rule; gitlab.targetCacheTtl defaults to 10 s, 0 turns it off', () => {
+    const c = base();
+    const p = (c.policies as Record<string, unknown>[])[0] as Record<string, Record<string, unknown>>;
+    (p.grant as Record<string, unknown>).scopes = ['read_repository', 'self_rotate'];
+    const issues = issuesOf(c);
+    assert.ok(
+      issues.some((i) => i.startsWith('policies[0].grant.scopes[1]:') && i.includes('self_rotate is never granted')),
+      issues.join('\n'),
+    );
+    assert.equal(parseConfig(base(), { env }).gitlab.targetCacheTtl, 10);
+    const off = base();
+    (off.gitlab as Record<string, unknown>).targetCacheTtl = 0;
+    assert.equal(parseConfig(off, { env }).gitlab.targetCacheTtl, 0);
+    (off.gitlab as Record<string, unknown>).targetCacheTtl = '1m';
+    assert.equal(parseConfig(off, { env }).gitlab.targetCacheTtl, 60);
   });
 
   describe('files', () => {

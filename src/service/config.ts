@@ -122,7 +122,13 @@ export const ROLE_LEVELS = {
 } as const;
 export type RoleName = keyof typeof ROLE_LEVELS;
 
-/** GitLab scopes a project/group access token may carry (`resource_bot_scopes`). */
+/**
+ * GitLab scopes a project/group access token may carry (`resource_bot_scopes`), less
+ * `self_rotate`: the STS never grants it. A token that may rotate itself chooses its own new
+ * expiry (up to a year) and id. `api` includes self-rotation too (doc/api/project_access_tokens.md,
+ * "Rotate a project access token"): the reaper revokes a grant's rotated copies by name
+ * (src/ledger/revoke-grant.ts), but grant `api` only where it is needed.
+ */
 export const RESOURCE_SCOPES = [
   'api',
   'read_api',
@@ -136,8 +142,15 @@ export const RESOURCE_SCOPES = [
   'manage_runner',
   'ai_features',
   'k8s_proxy',
-  'self_rotate',
 ] as const;
+
+const grantScope = z
+  .string()
+  .refine(
+    (s) => s !== 'self_rotate',
+    'self_rotate is never granted: a token could rotate itself past its TTL',
+  )
+  .pipe(z.enum(RESOURCE_SCOPES));
 
 /** A claim matcher: exact value (type-strict), one of a list, `contains` for arrays, or an anchored `pattern`. */
 const matcher = z.union([
@@ -175,7 +188,7 @@ const policySchema = z
       .object({
         projects: z.array(targetRef).default([]),
         groups: z.array(targetRef).default([]),
-        scopes: z.array(z.enum(RESOURCE_SCOPES)).min(1),
+        scopes: z.array(grantScope).min(1),
         role: z.enum(Object.keys(ROLE_LEVELS) as [RoleName, ...RoleName[]]),
         ttl: z
           .object({ default: duration.default(900), max: duration.default(3600) })
@@ -193,6 +206,12 @@ const rawSchema = z
     server: z
       .object({
         listen: listen.default({ host: '127.0.0.1', port: 8600 }),
+        /**
+         * Where Prometheus scrapes `GET /metrics`: a listener of its own (plain HTTP, nothing
+         * else served there), never the public one, since metrics name every policy.
+         * `false` turns metrics off.
+         */
+        metricsListen: z.union([z.literal(false), listen]).default({ host: '127.0.0.1', port: 9464 }),
         publicUrl: httpsUrl,
         id: z
           .string()
@@ -223,6 +242,11 @@ const rawSchema = z
         timeout: duration.default(10),
         /** How often the background check calls GET /personal_access_tokens/self. */
         healthInterval: duration.default(60),
+        /**
+         * How long a resolved target (path → numeric id and canonical path) is reused; 0 = resolve on
+         * every exchange. Bounds the window in which a renamed or moved project goes unnoticed.
+         */
+        targetCacheTtl: z.union([z.literal(0), duration]).default(10),
       })
       .strict(),
     store: z
@@ -373,6 +397,10 @@ export function parseConfig(input: unknown, options: LoadOptions = {}): StsConfi
             allowDelegated: iss.entra.allowDelegated,
           }
         : { ...common, kind: 'oidc', issuer: iss.oidc.issuer, jwksUri: iss.oidc.jwksUri };
+  }
+  const { listen: pub, metricsListen: met } = raw.server;
+  if (met && met.port !== 0 && met.port === pub.port && met.host === pub.host) {
+    issues.push('server.metricsListen: must differ from server.listen');
   }
   const seen = new Set<string>();
   raw.policies.forEach((p, i) => {

@@ -1,5 +1,5 @@
 /** Everything a request handler needs, built once at start-up (see server.ts). */
-import type { GitlabClient } from '../gitlab/index.ts';
+import type { GitlabClient, TargetResolver } from '../gitlab/index.ts';
 import type { TokenValidator } from '../identity/index.ts';
 import type { LedgerStore } from '../ledger/index.ts';
 import type { PolicySet } from '../policy/index.ts';
@@ -14,6 +14,8 @@ export interface StsContext {
   policies: PolicySet;
   store: LedgerStore;
   gitlab: GitlabClient;
+  /** Path → id and canonical path, briefly cached (gitlab.targetCacheTtl). */
+  targets: TargetResolver;
   audit: AuditSink;
   metrics: StsMetrics;
   limits: { perIdentity: RateLimiter; perIp: RateLimiter };

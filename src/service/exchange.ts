@@ -3,13 +3,25 @@
  * GitLab call, with the ledger written before and after it.
  *
  *   request shape → per-IP limit → subject token → per-identity limit → policy
- *   → active-grant cap → ledger (minting) → GitLab → ledger (active) → answer
+ *   → canonical target (GitLab, briefly cached) → ledger (minting, with the
+ *   active-grant cap in the same write) → GitLab → ledger (active) → answer
+ *
+ * The token is minted on the target's numeric id, and only when GitLab's
+ * canonical path is the path the policy allowed: GitLab follows redirect
+ * routes of renamed and moved projects, so an old path may name a project
+ * that now lives outside the granted group.
  */
 import { randomUUID } from 'node:crypto';
-import { GitlabNotFoundError, GitlabUnavailableError, gitlabExpiryDate } from '../gitlab/index.ts';
+import {
+  GitlabMovedError,
+  GitlabNotFoundError,
+  GitlabUnavailableError,
+  gitlabExpiryDate,
+  type ResolvedTarget,
+} from '../gitlab/index.ts';
 import type { Identity } from '../identity/types.ts';
 import { identityKey } from '../identity/types.ts';
-import { tokenName } from '../ledger/index.ts';
+import { ActiveGrantCapError, tokenName } from '../ledger/index.ts';
 import { callerMatchesAnyPolicy, decide, parseTarget } from '../policy/index.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { AuditEvent } from './audit.ts';
@@ -246,51 +258,49 @@ async function runExchange(
     ttlSeconds: decision.ttlSeconds,
   });
 
+  const canonical = await canonicalTarget(sts, decision.target, target.byId);
+  audit.target = canonical.fullPath;
+  audit.targetId = canonical.id;
+
   const now = sts.now();
   const cap = sts.config.server.maxActiveGrantsPerIdentity;
-  if (cap > 0) {
-    const active = await storeCall(() => sts.store.countActive(key, now));
-    if (active >= cap) {
-      throw new RateLimitedError(
-        'this identity holds too many active tokens; revoke some or wait for them to expire',
-        `active grant cap ${cap} reached`,
-        60,
-      );
-    }
-  }
-
   const grantId = randomUUID();
   audit.grantId = grantId;
   const expiresAt = now + decision.ttlSeconds * 1000;
   const gitlabExpiresAt = gitlabExpiryDate(expiresAt);
-  await storeCall(() =>
-    sts.store.insertMinting({
-      id: grantId,
-      state: 'minting',
-      requestId: ctx.requestId,
-      issuer: identity.issuer,
-      identityKey: key,
-      subject: identity.subject,
-      tenant: identity.tenant,
-      clientId: identity.clientId,
-      objectId: identity.objectId,
-      policy: decision.policy,
-      targetKind: decision.target.kind,
-      targetRef: decision.target.ref,
-      scopes: decision.scopes,
-      accessLevel: decision.accessLevel,
-      createdAt: now,
-      expiresAt,
-      gitlabExpiresAt,
-      attempts: 0,
-    }),
+  await mintingCall(cap, () =>
+    sts.store.insertMinting(
+      {
+        id: grantId,
+        state: 'minting',
+        requestId: ctx.requestId,
+        issuer: identity.issuer,
+        identityKey: key,
+        subject: identity.subject,
+        tenant: identity.tenant,
+        clientId: identity.clientId,
+        objectId: identity.objectId,
+        policy: decision.policy,
+        targetKind: decision.target.kind,
+        targetRef: canonical.fullPath,
+        targetId: canonical.id,
+        scopes: decision.scopes,
+        accessLevel: decision.accessLevel,
+        createdAt: now,
+        expiresAt,
+        gitlabExpiresAt,
+        attempts: 0,
+      },
+      { maxActive: cap, now },
+    ),
   );
 
   let created: Awaited<ReturnType<typeof sts.gitlab.createAccessToken>>;
   try {
     created = await sts.gitlab.createAccessToken({
       kind: decision.target.kind,
-      ref: decision.target.ref,
+      // By id: the path was checked above, and a path can be redirected between then and now.
+      ref: String(canonical.id),
       name: tokenName(sts.config.server.id, decision.policy, grantId),
       description: describeCaller(identity),
       scopes: decision.scopes,
@@ -312,11 +322,26 @@ async function runExchange(
   const tokenSha256 = sha256Hex(created.token);
   audit.gitlabTokenId = created.id;
   audit.tokenSha256 = tokenSha256;
+  if (created.userId > 0) audit.gitlabUserId = created.userId;
+  const takeBack = () =>
+    sts.gitlab.revokeAccessToken(decision.target.kind, String(canonical.id), created.id).catch(() => {});
+  if (created.resourceId !== undefined && created.resourceId !== canonical.id) {
+    // GitLab says it minted elsewhere than asked: never hand that token out.
+    await takeBack();
+    await sts.store
+      .markFailed(grantId, `minted on ${created.resourceId}, not ${canonical.id}`)
+      .catch(() => {});
+    throw new ServerError(`GitLab minted on resource ${created.resourceId}, not ${canonical.id}`);
+  }
   try {
-    await sts.store.markActive(grantId, { gitlabTokenId: created.id, tokenSha256 });
+    await sts.store.markActive(grantId, {
+      gitlabTokenId: created.id,
+      tokenSha256,
+      ...(created.userId > 0 ? { gitlabUserId: created.userId } : {}),
+    });
   } catch (err) {
     // No token leaves the STS without its ledger record: take it back now.
-    await sts.gitlab.revokeAccessToken(decision.target.kind, decision.target.ref, created.id).catch(() => {});
+    await takeBack();
     throw new UnavailableError(`ledger write failed after mint: ${(err as Error).message}`);
   }
 
@@ -329,12 +354,55 @@ async function runExchange(
   };
 }
 
-async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
+/** The insert of a minting grant: the cap (checked in the same write) → 429, any other failure → 503. */
+async function mintingCall(cap: number, fn: () => Promise<void>): Promise<void> {
   try {
-    return await fn();
+    await fn();
   } catch (err) {
+    if (err instanceof ActiveGrantCapError) {
+      throw new RateLimitedError(
+        'this identity holds too many active tokens; revoke some or wait for them to expire',
+        `active grant cap ${cap} reached`,
+        60,
+      );
+    }
     throw new UnavailableError(`store unavailable: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The project or group the policy allowed, as GitLab names it now. A path
+ * GitLab resolves to another canonical path is a redirect route (the project
+ * or group was renamed or moved): refused, whatever lives there now. A numeric
+ * id names the same thing forever, so only paths are compared.
+ */
+async function canonicalTarget(
+  sts: StsContext,
+  t: { kind: 'project' | 'group'; ref: string; display: string },
+  byId: boolean,
+): Promise<ResolvedTarget> {
+  let resolved: ResolvedTarget;
+  try {
+    resolved = await sts.targets.resolve(t.kind, t.ref);
+  } catch (err) {
+    if (err instanceof GitlabNotFoundError) throw new InvalidTargetError(`GitLab: ${t.kind} not found`);
+    if (err instanceof GitlabMovedError) {
+      throw new InvalidTargetError(
+        `${t.kind} ${t.display} is a redirect route (renamed or moved): not followed`,
+      );
+    }
+    if (err instanceof GitlabUnavailableError) {
+      throw new UnavailableError(`GitLab unavailable: ${err.message}`, err.retryAfterSeconds);
+    }
+    throw new ServerError(`GitLab refused the ${t.kind} lookup: ${(err as Error).message}`);
+  }
+  // GitLab paths compare case-insensitively; the requested ref is already lower-case.
+  if (!byId && resolved.fullPath.toLowerCase() !== t.ref.toLowerCase()) {
+    throw new InvalidTargetError(
+      `${t.kind} ${t.display} is a redirect to ${resolved.fullPath} (id ${resolved.id}): renamed or moved, not followed`,
+    );
+  }
+  return resolved;
 }
 
 /** What GitLab shows beside the token: who asked for it (no secrets). */

@@ -1,4 +1,10 @@
-/** Prometheus metrics, prefix `tanuki_sts_`, on a registry of the app's own (no global state). */
+/**
+ * Prometheus metrics, prefix `tanuki_sts_`, on a registry of the app's own (no global state),
+ * served by a listener of their own (`server.metricsListen`), never the public one: the
+ * labels name every policy.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface StsMetrics {
@@ -61,5 +67,53 @@ export function createMetrics(sources: {
         this.set(await sources.reaperLagSeconds().catch(() => Number.NaN));
       },
     }),
+  };
+}
+
+export interface MetricsServer {
+  /** The scrape URL, `http://host:port/metrics`, with the port actually bound (port 0 picks one). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The metrics listener: plain HTTP, `GET /metrics` and nothing else (404 for
+ * any other method or path). Rejects if the address cannot be bound.
+ */
+export async function startMetricsServer(
+  registry: Registry,
+  listen: { host: string; port: number },
+): Promise<MetricsServer> {
+  const server = createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    const path = (req.url ?? '').split('?', 1)[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics unavailable\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  return {
+    url: `http://${host}:${port}/metrics`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

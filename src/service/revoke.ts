@@ -4,6 +4,7 @@
  * down), as §2.2 says; when GitLab is down the request is recorded and the
  * reaper finishes it.
  */
+import { revokeGrantTokens } from '../ledger/index.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { AuditEvent } from './audit.ts';
 import type { StsContext } from './context.ts';
@@ -43,13 +44,16 @@ export async function revokeToken(
       subject: grant.subject,
       target: grant.targetRef,
       targetKind: grant.targetKind,
+      targetId: grant.targetId,
     });
     const now = sts.now();
     // Record the wish first, so a crash or a GitLab outage leaves it to the reaper.
     await sts.store.requestRevoke(grant.id, now);
     try {
-      await sts.gitlab.revokeAccessToken(grant.targetKind, grant.targetRef, grant.gitlabTokenId);
+      // Revoked means nothing of the grant is active: rotated copies too (revoke-grant.ts).
+      const r = await revokeGrantTokens(sts.gitlab, sts.config.server.id, grant);
       await sts.store.markRevoked(grant.id, sts.now());
+      if (r.descendants > 0) audit.descendants = r.descendants;
       audit.outcome = 'revoked';
       sts.metrics.revocations.inc({ outcome: 'revoked', source: 'client' });
     } catch (err) {

@@ -4,7 +4,7 @@
  * `tanuki-sts serve`, `tanuki-sts dev` and the integration tests call.
  */
 import pino, { type Logger } from 'pino';
-import { createGitlabClient } from '../gitlab/index.ts';
+import { createGitlabClient, createTargetResolver } from '../gitlab/index.ts';
 import { createTokenValidator } from '../identity/index.ts';
 import { acquireLedgerLock, createReaper, createReconciler, openSqliteLedger } from '../ledger/index.ts';
 import { compilePolicies } from '../policy/index.ts';
@@ -13,7 +13,7 @@ import { type AuditSink, createAuditSink } from './audit.ts';
 import type { StsConfig } from './config.ts';
 import type { StsContext } from './context.ts';
 import { createRateLimiter } from './limits.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, startMetricsServer } from './metrics.ts';
 
 export interface StartStsOptions {
   config: StsConfig;
@@ -28,6 +28,9 @@ export interface StartStsOptions {
 export interface StsHandle {
   url: string;
   port: number;
+  /** The metrics scrape URL (`http://host:port/metrics`, port as bound); undefined when metrics are off. */
+  metricsUrl: string | undefined;
+  metricsPort: number | undefined;
   context: StsContext;
   /** Run one reaper pass now (tests). */
   reapNow(): Promise<unknown>;
@@ -104,6 +107,7 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       policies: compilePolicies(config.policies, { gitlabUrl: config.gitlab.url }),
       store,
       gitlab,
+      targets: createTargetResolver(gitlab, { ttlMs: config.gitlab.targetCacheTtl * 1000, now }),
       audit,
       metrics,
       limits: {
@@ -118,12 +122,13 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
     const reaper = createReaper({
       store,
       gitlab,
+      serverId: config.server.id,
       concurrency: config.reaper.concurrency,
       intervalMs: config.reaper.interval * 1000,
       staleMintingMs,
       now,
       log: logger,
-      onRevoked: (grant, outcome) => {
+      onRevoked: (grant, outcome, descendants) => {
         metrics?.revocations.inc({ outcome: String(outcome), source: 'reaper' });
         audit.write({
           event: 'reap',
@@ -135,6 +140,8 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
           subject: grant.subject,
           target: grant.targetRef,
           targetKind: grant.targetKind,
+          targetId: grant.targetId,
+          ...(descendants > 0 ? { descendants } : {}),
         });
       },
       onFailed: (grant, err) => {
@@ -191,12 +198,19 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       ? `[${config.server.listen.host}]`
       : config.server.listen.host;
     const url = `${config.server.tls ? 'https' : 'http'}://${host}:${port}`;
-    logger.info({ url, serverId: config.server.id }, 'tanuki-sts listening');
+    // Metrics on their own listener only (their labels name every policy); none on the public one.
+    const metricsServer = config.server.metricsListen
+      ? await startMetricsServer(metrics.registry, config.server.metricsListen)
+      : undefined;
+    if (metricsServer) undo.push(() => metricsServer.close());
+    logger.info({ url, metricsUrl: metricsServer?.url, serverId: config.server.id }, 'tanuki-sts listening');
 
     let closed: Promise<void> | undefined;
     return {
       url,
       port,
+      metricsUrl: metricsServer?.url,
+      metricsPort: metricsServer?.port,
       context,
       reapNow: () => reaper.runOnce(),
       reconcileNow: () => reconciler.runOnce(),

@@ -9,6 +9,11 @@
  *   the reconciler's first pass revokes its token;
  * - every token a client received is recorded in the ledger (its SHA-256).
  *
+ * One of the clients is hostile: it asks for `api` and rotates its token
+ * itself every second (a new id, a year-long expiry), through every kill.
+ * Its chains must be revoked too: left-active counts every token GitLab holds
+ * under this deployment's names, rotated ones included.
+ *
  * Takes over a minute (a process start per kill), hence `.chaos.ts`, not
  * `.test.ts`; `npm run test:chaos` runs it (CI too). CHAOS_CYCLES sets the kills.
  */
@@ -82,6 +87,7 @@ describe('SIGKILL chaos', () => {
     const config = {
       server: {
         listen: `127.0.0.1:${port}`,
+        metricsListen: '127.0.0.1:0',
         publicUrl: 'http://127.0.0.1:8600',
         id: SERVER_ID,
         rateLimit: { perIdentity: 0, perIp: 0 },
@@ -105,6 +111,17 @@ describe('SIGKILL chaos', () => {
             projects: [PROJECT],
             scopes: ['read_repository'],
             role: 'reporter',
+            ttl: { default: `${TTL_SECONDS}s`, max: `${TTL_SECONDS}s` },
+          },
+        },
+        {
+          name: 'chaos-rotator',
+          issuer: 'contoso',
+          match: { appid: DEV_PIPELINE_CLIENT_ID },
+          grant: {
+            projects: [PROJECT],
+            scopes: ['api'],
+            role: 'developer',
             ttl: { default: `${TTL_SECONDS}s`, max: `${TTL_SECONDS}s` },
           },
         },
@@ -192,8 +209,47 @@ describe('SIGKILL chaos', () => {
       }
     };
 
+    // The hostile holder: exchange for `api`, then rotate the token every second until GitLab refuses.
+    let rotations = 0;
+    const rotator = async () => {
+      while (running) {
+        let token: string | undefined;
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/token`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({
+              ...EXCHANGE,
+              subject_token: subject,
+              audience: PROJECT,
+              policy: 'chaos-rotator',
+            }).toString(),
+          });
+          const body = (await res.json()) as { access_token?: string };
+          if (res.status === 200 && body.access_token) {
+            received.push(body.access_token);
+            token = body.access_token;
+          }
+        } catch {}
+        while (running && token) {
+          await sleep(1000);
+          const r = await fetch(`${gitlab.url}/api/v4/projects/1000/access_tokens/self/rotate`, {
+            method: 'POST',
+            headers: { 'private-token': token, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              expires_at: new Date(Date.now() + 300 * 86_400_000).toISOString().slice(0, 10),
+            }),
+          }).catch(() => undefined);
+          const next = r?.status === 200 ? ((await r.json()) as { token?: string }).token : undefined;
+          if (next) rotations++;
+          token = next;
+        }
+        if (!token) await sleep(200);
+      }
+    };
+
     child = await startChild();
-    const load = Promise.all(Array.from({ length: WORKERS }, worker));
+    const load = Promise.all([...Array.from({ length: WORKERS }, worker), rotator()]);
     const started = Date.now();
     for (let i = 0; i < CYCLES; i++) {
       await sleep(300 + Math.floor(Math.random() * 700));
@@ -232,10 +288,12 @@ describe('SIGKILL chaos', () => {
 
     console.log(
       `# chaos: ${CYCLES} SIGKILLs in ${loadSeconds.toFixed(0)} s; requests ${JSON.stringify(Object.fromEntries(outcomes))}; ` +
-        `GitLab tokens created ${created.length}, returned to clients ${received.length}, left active ${leftActive} ` +
+        `GitLab tokens created ${created.length}, returned to clients ${received.length}, rotated by the holder ${rotations}, ` +
+        `left active ${leftActive} ` +
         `(drained in ${drainSeconds.toFixed(0)} s); ledger ${JSON.stringify(states)}; unrecorded ${unrecorded.length}`,
     );
     assert.ok(received.length > 0, 'the load got tokens');
+    assert.ok(rotations > 0, 'the hostile holder did rotate tokens');
     assert.equal(unrecorded.length, 0, 'every token a client received is in the ledger');
     assert.equal(leftActive, 0, 'every token GitLab created is revoked');
   });

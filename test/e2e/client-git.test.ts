@@ -5,7 +5,7 @@
  * several git commands, and that `erase` revokes.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -132,6 +132,37 @@ describe('tanuki-sts exec and git-credential (e2e)', { concurrency: 1 }, () => {
     const reject = await git(['credential', 'reject'], { env, input: fill.stdout });
     assert.equal(reject.code, 0, reject.stderr);
     assert.equal(activeCount(await gitlabTokens(stack)), active - 1, 'erase revoked the cached token');
+  });
+
+  it('git-credential revoke-all (after_script): cached tokens answer 401 at GitLab, the cache holds no token', async () => {
+    // The helper is installed by the test above; two projects' worth of git commands fill the cache.
+    const cacheDir = env.TANUKI_CACHE_DIR!;
+    const dir = work();
+    const clone = await git(['clone', '--quiet', repoUrl, join(dir, 'repo')], { env });
+    assert.equal(clone.code, 0, clone.stderr);
+    const cachedTokens = () =>
+      readdirSync(cacheDir)
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => (JSON.parse(readFileSync(join(cacheDir, n), 'utf8')) as { token: string }).token);
+    const tokens = cachedTokens();
+    assert.ok(tokens.length >= 1, 'the helper cached a token');
+    const status = async (token: string) =>
+      (
+        await fetch(`${stack.dev.gitlab.url}/api/v4/personal_access_tokens/self`, {
+          headers: { 'PRIVATE-TOKEN': token },
+        })
+      ).status;
+    for (const t of tokens) assert.equal(await status(t), 200, 'live before revoke-all');
+
+    const r = await run(['git-credential', 'revoke-all'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /revoked \d+ cached token/);
+    for (const t of tokens) assert.equal(await status(t), 401, 'revoked at GitLab');
+    const left = readdirSync(cacheDir).filter((n) => !n.endsWith('.lock'));
+    assert.deepEqual(left, [], 'no cache file left');
+    for (const n of readdirSync(cacheDir))
+      for (const t of tokens) assert.equal(readFileSync(join(cacheDir, n), 'utf8').includes(t), false);
   });
 
   it('no output of any run shows a token or secret outside the requested stdout', () => {

@@ -63,7 +63,7 @@ describe('tanuki-sts token (e2e)', { concurrency: 1 }, () => {
 
     const host = new URL(stack.dev.gitlab.url);
     for (const [format, pattern] of [
-      ['env', /^GITLAB_TOKEN=\S+\n$/],
+      ['env', /^GITLAB_TOKEN='[A-Za-z0-9_.-]+'\n$/],
       ['netrc', new RegExp(`^machine ${host.hostname} login oauth2 password \\S+\\n$`)],
       ['git-credentials', new RegExp(`^http://oauth2:\\S+@${host.host}\\n$`)],
     ] as const) {

@@ -54,6 +54,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const raw: Record<string, any> = {
     server: {
       listen: '127.0.0.1:0',
+      metricsListen: '127.0.0.1:0',
       publicUrl: 'http://127.0.0.1:8600',
       id: 'test',
       rateLimit: { perIdentity: 0, perIp: 0 },

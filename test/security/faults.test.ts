@@ -21,6 +21,13 @@ import {
   parts,
 } from './helpers/attack.ts';
 
+/** One exchange and its revocation: afterwards the target's id is cached and the next exchange calls GitLab once. */
+async function warmTargetCache(s: Stack, subject: string): Promise<void> {
+  const res = await exchange(s, subject);
+  assert.equal(res.status, 200, res.text);
+  assert.equal((await postForm(`${s.sts.url}/revoke`, { token: res.json.access_token })).status, 200);
+}
+
 async function setFaults(s: Stack, faults: Record<string, unknown> | null): Promise<void> {
   const res = await fetch(`${s.gitlab.url}/_emulator/faults`, {
     method: faults ? 'POST' : 'DELETE',
@@ -54,9 +61,12 @@ describe('faults: GitLab fails', () => {
     s = await startStack({
       tweak: (raw) => {
         raw.gitlab.timeout = '1s';
+        // The target lookup is cached for the run, so that the faults below hit the mint itself.
+        raw.gitlab.targetCacheTtl = '1h';
       },
     });
     subject = await mintEntra(s);
+    await warmTargetCache(s, subject);
   });
   after(async () => {
     assertAuditClean(s, [subject]);
@@ -106,6 +116,40 @@ describe('faults: GitLab fails', () => {
   });
 });
 
+describe('faults: GitLab fails at the target lookup', () => {
+  let s: Stack;
+  let subject: string;
+  before(async () => {
+    s = await startStack({
+      tweak: (raw) => {
+        raw.gitlab.timeout = '1s';
+        raw.gitlab.targetCacheTtl = 0;
+      },
+    });
+    subject = await mintEntra(s);
+  });
+  after(async () => {
+    assertAuditClean(s, [subject]);
+    await closeEntraAgent(s);
+    await s.close();
+  });
+
+  it('503 + Retry-After, nothing recorded, no token created', async () => {
+    const tokens0 = (await gitlabTokens(s.gitlab.url)).length;
+    await setFaults(s, { errorRate: 1, errorStatuses: [503] });
+    let res: Awaited<ReturnType<typeof exchange>>;
+    try {
+      res = await exchange(s, subject);
+    } finally {
+      await setFaults(s, null);
+    }
+    assertUnavailable(res);
+    const event = s.audit.events.find((e) => e.requestId === res.json.request_id);
+    assert.equal(event?.grantId, undefined, 'no grant recorded before the target is known');
+    assert.equal((await gitlabTokens(s.gitlab.url)).length, tokens0);
+  });
+});
+
 describe('faults: the Entra JWKS goes down', () => {
   let s: Stack;
   before(async () => {
@@ -149,8 +193,13 @@ describe('faults: the ledger cannot be written', () => {
   let s: Stack;
   let subject: string;
   before(async () => {
-    s = await startStack();
+    s = await startStack({
+      tweak: (raw) => {
+        raw.gitlab.targetCacheTtl = '1h';
+      },
+    });
     subject = await mintEntra(s);
+    await warmTargetCache(s, subject);
   });
   after(async () => {
     await setFaults(s, null);

@@ -133,11 +133,14 @@ describe('secrets stay out of the audit stream and the answers', () => {
     for (const line of lines) assert.ok(!line.toLowerCase().includes('abcdefghijklmnopqrst'), line);
   });
 
-  it('the metadata document and the health endpoints carry no secret', async () => {
+  it('the metadata document, the health endpoints and the metrics carry no secret', async () => {
     const texts: string[] = [];
-    for (const p of ['/.well-known/oauth-authorization-server', '/healthz', '/readyz', '/metrics']) {
+    for (const p of ['/.well-known/oauth-authorization-server', '/healthz', '/readyz']) {
       texts.push(await (await fetch(`${s.sts.url}${p}`)).text());
     }
+    // Metrics are on their own listener (server.metricsListen), not the public one.
+    assert.ok(s.sts.metricsUrl, 'the test stack serves metrics');
+    texts.push(await (await fetch(s.sts.metricsUrl)).text());
     assertNoSecrets(texts, 'public endpoints');
     for (const t of texts) {
       assert.ok(!t.includes(clientSecret));

@@ -89,6 +89,11 @@ const EXIT_HELP = `
 Exit codes: 0 ok, 2 usage, 3 Azure sign-in failed, 4 the STS refused (policy, resource, scope),
 5 STS or GitLab unavailable (network, 429, 5xx). See docs/pipelines.md.`;
 
+/** commander collector: a repeatable option becomes a list. */
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 function load() {
   return import('../../client/commands.ts');
 }
@@ -120,7 +125,16 @@ export function registerClientCommands(program: Command): void {
     .argument('<command...>', 'the command and its arguments, after --');
   addCommonOptions(exec);
   addExchangeOptions(exec)
-    .addHelpText('after', `${EXIT_HELP} exec exits with the command's code (128+n if killed by signal n).`)
+    .option(
+      '--keep-env <name>',
+      "pass this credential variable to the command anyway (repeatable); by default the pipeline's own credentials (AZURE_CLIENT_SECRET, SYSTEM_ACCESSTOKEN, the id_token variable…) are not passed [env TANUKI_KEEP_ENV]",
+      collect,
+    )
+    .addHelpText(
+      'after',
+      `${EXIT_HELP} exec exits with the command's code (128+n if killed by signal n).
+The token is revoked when the command exits: background processes it started lose access then.`,
+    )
     .action(async (command: string[], opts) => {
       process.exitCode = await (await load()).runExec(command, opts);
     });
@@ -129,7 +143,10 @@ export function registerClientCommands(program: Command): void {
     .command('git-credential')
     .exitOverride()
     .description('git credential helper: mints (and caches) a token for the repository git asks about')
-    .argument('[action]', 'get, store or erase (git supplies it)');
+    .argument(
+      '[action]',
+      'get, store or erase (git supplies it); revoke-all revokes and deletes every token cached for this job (after_script)',
+    );
   addCommonOptions(cred);
   addExchangeOptions(cred)
     .option(
@@ -142,7 +159,9 @@ export function registerClientCommands(program: Command): void {
       'after',
       `
 Setup: tanuki-sts git-credential --install --sts https://sts.example.com
-  (sets credential.<gitlab>.helper and credential.<gitlab>.useHttpPath=true in ~/.gitconfig)${EXIT_HELP}`,
+  (sets credential.<gitlab>.helper and credential.<gitlab>.useHttpPath=true in ~/.gitconfig;
+  tanuki-sts must be the only helper for that URL: a token another helper would keep is revoked)
+End of job: tanuki-sts git-credential revoke-all${EXIT_HELP}`,
     )
     .action(async (action: string | undefined, opts) => {
       process.exitCode = await (await load()).runGitCredential(action, opts);

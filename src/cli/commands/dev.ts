@@ -15,7 +15,7 @@ export function registerDevCommand(program: Command): void {
     .option('--state-dir <dir>', 'folder for CA, keys, repositories, ledger and dev.json', '.tanuki-dev')
     .option(
       '--port-base <n>',
-      'use ports N (Entra), N+1 (managed identity), N+2 (GitLab), N+3 (STS)',
+      'use ports N (Entra), N+1 (managed identity), N+2 (GitLab), N+3 (STS), N+4 (STS metrics)',
       parsePort,
     )
     .option('--quiet', 'print only the ready line', false)

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import type { ApiSettings } from './api.ts';
 import { type Faults, faultSchema, type RateLimiter, type Stats } from './faults.ts';
 import { readBody, sendJson, sendNoContent } from './http.ts';
 import type { GitlabStore, TokenRecord } from './store.ts';
@@ -13,9 +14,12 @@ export interface AdminContext {
   faults: Faults;
   rateLimiter: RateLimiter;
   stats: Stats;
+  /** The API settings; `movedProjects` can be changed at run time. */
+  settings: ApiSettings;
 }
 
 const clockSchema = z.strictObject({ offsetSeconds: z.number().finite() });
+const settingsSchema = z.strictObject({ movedProjects: z.enum(['redirect', 'not_found', 'follow']) });
 
 export async function handleAdminRequest(
   ctx: AdminContext,
@@ -49,6 +53,27 @@ export async function handleAdminRequest(
     case 'POST /_emulator/stats/reset':
       ctx.stats.reset();
       return sendNoContent(res);
+    case 'GET /_emulator/redirects':
+      return sendJson(
+        res,
+        200,
+        [...ctx.store.redirects.values()].map((r) => ({
+          path: r.path,
+          type: r.type,
+          id: r.id,
+          target_path:
+            (r.type === 'project' ? ctx.store.projects.get(r.id) : ctx.store.groups.get(r.id))?.path ?? null,
+          created_at: r.createdAt,
+        })),
+      );
+    case 'GET /_emulator/settings':
+      return sendJson(res, 200, { movedProjects: ctx.settings.movedProjects });
+    case 'POST /_emulator/settings': {
+      const parsed = settingsSchema.safeParse(await jsonBody(req));
+      if (!parsed.success) return badRequest(res, parsed.error);
+      ctx.settings.movedProjects = parsed.data.movedProjects;
+      return sendJson(res, 200, { movedProjects: ctx.settings.movedProjects });
+    }
     case 'GET /_emulator/clock':
       return sendJson(res, 200, clockState(ctx.store));
     case 'POST /_emulator/clock': {

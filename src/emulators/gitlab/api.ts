@@ -15,18 +15,32 @@ import {
   type TokenSettings,
 } from './access-tokens.ts';
 import { type Caller, requireApiScope } from './auth.ts';
+import type { MovedProjectsMode } from './config.ts';
 import { groupEntity, personalTokenEntity, projectEntity, userEntity } from './entities.ts';
 import { apiErrors } from './errors.ts';
 import { parseDate } from './expiry.ts';
 import { INVALID, Params } from './http.ts';
+import {
+  createGroup,
+  createProject,
+  transferGroup,
+  transferProject,
+  updateGroup,
+  updateProject,
+} from './moves.ts';
 import { readRepositoryFile } from './repos.ts';
-import { findResource } from './resources.ts';
+import { resourceOf } from './resources.ts';
 import { REPORTER } from './roles.ts';
 import type { GitlabStore, ResourceType } from './store.ts';
 
+export interface ApiSettings extends TokenSettings {
+  /** How a moved project's old path is answered (`settings.movedProjects`; `POST /_emulator/settings`). */
+  movedProjects: MovedProjectsMode;
+}
+
 export interface ApiContext {
   store: GitlabStore;
-  settings: TokenSettings;
+  settings: ApiSettings;
   stateDir: string;
   /** `http://127.0.0.1:PORT`, for `web_url` fields. */
   baseUrl: string;
@@ -74,23 +88,30 @@ function route(
 
 const tokenRoutes = (type: ResourceType): Route[] => {
   const base = `/${type}s/:id/access_tokens`;
-  const resourceOf = (c: ApiCall) => findResource(c.ctx.store, type, c.path.id!, c.caller.user);
+  const resourceOfToken = (c: ApiCall) => resourceOf(c, type);
   return [
-    route('GET', base, (c) => listResourceTokens(c.ctx.store, c.caller, resourceOf(c), c.params, c.url)),
+    route('GET', base, (c) => listResourceTokens(c.ctx.store, c.caller, resourceOfToken(c), c.params, c.url)),
     route('POST', base, (c) =>
-      createResourceToken(c.ctx.store, c.ctx.settings, c.caller, () => resourceOf(c), c.params),
+      createResourceToken(c.ctx.store, c.ctx.settings, c.caller, () => resourceOfToken(c), c.params),
     ),
     route('GET', `${base}/:token_id`, (c) =>
-      getResourceToken(c.ctx.store, c.caller, resourceOf(c), c.path.token_id!),
+      getResourceToken(c.ctx.store, c.caller, resourceOfToken(c), c.path.token_id!),
     ),
     route('DELETE', `${base}/:token_id`, (c) =>
-      revokeResourceToken(c.ctx.store, c.caller, resourceOf(c), c.path.token_id!),
+      revokeResourceToken(c.ctx.store, c.caller, resourceOfToken(c), c.path.token_id!),
     ),
     route(
       'POST',
       `${base}/:token_id/rotate`,
       (c) =>
-        rotateResourceToken(c.ctx.store, c.ctx.settings, c.caller, resourceOf(c), c.path.token_id!, c.params),
+        rotateResourceToken(
+          c.ctx.store,
+          c.ctx.settings,
+          c.caller,
+          resourceOfToken(c),
+          c.path.token_id!,
+          c.params,
+        ),
       { extraScopes: ['self_rotate'] },
     ),
   ];
@@ -105,16 +126,22 @@ export const ROUTES: Route[] = [
     extraScopes: ['read_user'],
   }),
   route('GET', '/projects/:id', (c) => {
-    const r = findResource(c.ctx.store, 'project', c.path.id!, c.caller.user);
+    const r = resourceOf(c, 'project');
     return {
       status: 200,
       body: projectEntity(c.ctx.store, c.ctx.baseUrl, r.project!, r.roleOf(c.caller.user)),
     };
   }),
+  route('POST', '/projects', createProject),
+  route('PUT', '/projects/:id', updateProject),
+  route('PUT', '/projects/:id/transfer', transferProject),
   route('GET', '/groups/:id', (c) => {
-    const r = findResource(c.ctx.store, 'group', c.path.id!, c.caller.user);
+    const r = resourceOf(c, 'group');
     return { status: 200, body: groupEntity(c.ctx.store, c.ctx.baseUrl, r.group!) };
   }),
+  route('POST', '/groups', createGroup),
+  route('PUT', '/groups/:id', updateGroup),
+  route('POST', '/groups/:id/transfer', transferGroup),
   route('GET', '/projects/:id/repository/files/:file_path/raw', rawFile),
   route('GET', '/personal_access_tokens/self', (c) => ({
     status: 200,
@@ -181,13 +208,13 @@ export async function runRoute(
 }
 
 async function rawFile(c: ApiCall): Promise<ApiResult> {
-  const r = findResource(c.ctx.store, 'project', c.path.id!, c.caller.user);
+  const r = resourceOf(c, 'project');
   // Private project: reading code needs Reporter (`download_code`).
   if (r.roleOf(c.caller.user) < REPORTER) throw apiErrors.forbidden();
   const ref = c.params.string('ref');
   const refName = typeof ref === 'string' && ref !== '' ? ref : 'HEAD';
   const bytes = r.project!.hasRepository
-    ? await readRepositoryFile(c.ctx.stateDir, r.project!.path, refName, c.path.file_path!)
+    ? await readRepositoryFile(c.ctx.stateDir, r.project!.id, refName, c.path.file_path!)
     : undefined;
   if (!bytes) throw apiErrors.notFound('File');
   return { status: 200, raw: bytes, headers: { 'content-type': 'text/plain; charset=utf-8' } };

@@ -26,6 +26,7 @@ describe('GitLab emulator seed', () => {
       ],
     );
     assert.equal(s.settings.maxTokenLifetimeDays, 365);
+    assert.equal(s.settings.movedProjects, 'redirect');
   });
 
   test('missing parent groups are created; ids fill in around fixed ones', () => {
@@ -69,6 +70,7 @@ describe('GitLab emulator seed', () => {
         /boss/,
       ],
       [{ users: [{ username: 'x' }], projects: [{ path: 'noGroup' }] }, /group\/project/],
+      [{ users: [{ username: 'x' }], settings: { movedProjects: 'always' } }, /settings\.movedProjects/],
     ];
     for (const [seed, message] of bad) {
       assert.throws(

@@ -87,6 +87,17 @@ const settingsSeed = z.strictObject({
    * token created without `expires_at` gets the maximum lifetime.
    */
   requireTokenExpiry: z.boolean().optional(),
+  /**
+   * How the REST API answers a project asked for by the old full path of a
+   * moved project (a redirect route). `redirect` (default, GitLab since MR
+   * !128642/!137578, `lib/api/helpers.rb` `find_project!`): GET → `301` to the
+   * same URL with the numeric id, any other method → `405 {"message":"Non GET
+   * methods are not allowed for moved projects"}`. `not_found`: older GitLab,
+   * `404 Project Not Found`. `follow`: not GitLab, a worst case for testing
+   * clients: every method acts on the moved project (and old group paths
+   * resolve too). Git over HTTP always follows redirects, as on GitLab.
+   */
+  movedProjects: z.enum(['redirect', 'not_found', 'follow']).optional(),
 });
 
 export const gitlabSeedSchema = z.strictObject({
@@ -137,6 +148,8 @@ export interface SeedProject {
   /** null: no repository. */
   repositoryFiles: Record<string, string> | null;
 }
+export type MovedProjectsMode = 'redirect' | 'not_found' | 'follow';
+
 export interface ResolvedSeed {
   users: SeedUser[];
   groups: SeedGroup[];
@@ -145,6 +158,7 @@ export interface ResolvedSeed {
     rateLimit: { limit: number; periodSeconds: number } | null;
     maxTokenLifetimeDays: number;
     requireTokenExpiry: boolean;
+    movedProjects: MovedProjectsMode;
   };
 }
 
@@ -320,6 +334,7 @@ export function resolveSeed(raw: unknown): ResolvedSeed {
       rateLimit: seed.settings?.rateLimit ?? null,
       maxTokenLifetimeDays: seed.settings?.maxTokenLifetimeDays ?? 365,
       requireTokenExpiry: seed.settings?.requireTokenExpiry ?? true,
+      movedProjects: seed.settings?.movedProjects ?? 'redirect',
     },
   };
 }

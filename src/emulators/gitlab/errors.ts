@@ -22,6 +22,21 @@ export class GitlabApiError extends Error {
   }
 }
 
+/**
+ * A moved project asked for by its old full path with GET: `301` with a
+ * `Location` that names the project by id (`lib/api/helpers.rb`
+ * `find_project!` → `redirect!`, answered by `lib/api/api.rb` with the text
+ * `This resource has been moved permanently to <url>`).
+ */
+export class GitlabRedirect extends GitlabApiError {
+  static override readonly code = 'ERR_GITLAB_EMULATOR_MOVED';
+  override readonly code = GitlabRedirect.code;
+  override name = 'GitlabRedirect';
+  constructor(readonly location: string) {
+    super(301, { message: `This resource has been moved permanently to ${location}` }, { location });
+  }
+}
+
 /** A request body that is not valid JSON or form data, or is too large. */
 export class MalformedRequestError extends GitlabApiError {
   static override readonly code = 'ERR_GITLAB_EMULATOR_MALFORMED_REQUEST';
@@ -55,6 +70,13 @@ export const apiErrors = {
   /** Grape parameter validation: `{"error":"name is missing, scopes is missing"}`. */
   invalidParams: (problems: string[]) => new GitlabApiError(400, { error: problems.join(', ') }),
   methodNotAllowed: () => new GitlabApiError(405, { message: '405 Method Not Allowed' }),
+  /** `find_project!` with a moved project's old path and a method other than GET. */
+  movedProjectNotGet: () =>
+    new GitlabApiError(405, { message: 'Non GET methods are not allowed for moved projects' }),
+  /** `render_validation_error!`: `{"message":{"path":["has already been taken"]}}`. */
+  validation: (errors: Record<string, string[]>) => new GitlabApiError(400, { message: errors }),
+  /** `render_api_error!(message, 400)`: the message alone, without the `400 Bad request - ` prefix. */
+  plain: (status: number, message: string) => new GitlabApiError(status, { message }),
   // api_guard.rb: RevokedError / ExpiredError → 401 invalid_token with these descriptions.
   revoked: () =>
     new GitlabApiError(

@@ -9,12 +9,16 @@
  *   permission to view it." (git prints it after `remote:`);
  * - read needs `read_repository`/`write_repository`/`api` and Reporter; push
  *   needs `write_repository`/`api` and Developer, else `403`.
+ * The old path of a moved project still works for clone, fetch and push
+ * (`lib/gitlab/repo_path.rb`: `find_by_full_path(path, follow_redirects: true)`);
+ * GitLab's "Project 'old' was moved to 'new'" notice (`Gitlab::Checks::ContainerMoved`,
+ * shown after a push) is not emulated.
  */
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basicTokenOf, resolveToken } from './auth.ts';
 import { sendText } from './http.ts';
-import { gitEnv, repositoriesRoot } from './repos.ts';
+import { gitEnv, repoRelativePath, repositoriesRoot } from './repos.ts';
 import { DEVELOPER, REPORTER } from './roles.ts';
 import type { GitlabStore } from './store.ts';
 
@@ -53,7 +57,7 @@ export function parseGitPath(pathname: string, query: URLSearchParams): GitReque
 }
 
 type GitAccess =
-  | { ok: true; username: string; projectPath: string }
+  | { ok: true; username: string; projectId: number }
   | { ok: false; status: number; message: string; headers?: Record<string, string> };
 
 /** GitLab's checks, in its order: credentials and scopes, the project, then the role. */
@@ -69,7 +73,7 @@ export function checkGitAccess(store: GitlabStore, req: IncomingMessage, git: Gi
     return { ok: false, status: 401, message: MESSAGES.accessDenied, headers: challenge };
   store.touch(caller.token);
 
-  const project = store.findProject(git.projectPath);
+  const project = store.resolveProject(git.projectPath)?.resource;
   const role = project ? store.projectRole(caller.user, project) : 0;
   if (!project?.hasRepository || role === 0)
     return { ok: false, status: 404, message: MESSAGES.projectNotFound };
@@ -79,7 +83,7 @@ export function checkGitAccess(store: GitlabStore, req: IncomingMessage, git: Gi
   } else if (role < REPORTER) {
     return { ok: false, status: 403, message: MESSAGES.download };
   }
-  return { ok: true, username: caller.user.username, projectPath: project.path };
+  return { ok: true, username: caller.user.username, projectId: project.id };
 }
 
 export function handleGitRequest(
@@ -97,7 +101,7 @@ export function handleGitRequest(
   }
   runHttpBackend(
     stateDir,
-    `/${access.projectPath.toLowerCase()}.git/${git.action}`,
+    `/${repoRelativePath(access.projectId)}/${git.action}`,
     access.username,
     req,
     res,

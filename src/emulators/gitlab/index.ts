@@ -15,7 +15,7 @@ import { handleAdminRequest } from './admin.ts';
 import { type ApiContext, matchRoute, runRoute } from './api.ts';
 import { apiTokenOf, authenticateApi } from './auth.ts';
 import { defaultGitlabSeed, loadSeedFile, resolveSeed } from './config.ts';
-import { apiErrors, GitlabApiError, GitlabSeedError } from './errors.ts';
+import { apiErrors, GitlabApiError, GitlabRedirect, GitlabSeedError } from './errors.ts';
 import { Faults, RateLimiter, Stats } from './faults.ts';
 import { handleGitRequest, parseGitPath } from './git-http.ts';
 import { sendApiError, sendJson, sendText } from './http.ts';
@@ -32,7 +32,7 @@ export interface GitlabEmulatorOptions {
   config?: unknown;
   /** Repositories, generated seed tokens and (with `persist`) state live here. */
   stateDir: string;
-  /** Keep bots and tokens in `<stateDir>/gitlab-state.json` across restarts. */
+  /** Keep bots, tokens, moved and created groups/projects and redirect routes in `<stateDir>/gitlab-state.json`. */
   persist?: boolean;
 }
 
@@ -98,9 +98,10 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
     flush = () => persister.flush();
   }
 
+  // Repositories live under the project id (hashed storage), so moves need no disk work.
   await Promise.all(
     seed.projects.flatMap((p) =>
-      p.repositoryFiles ? [ensureRepository(o.stateDir, p.path, p.repositoryFiles)] : [],
+      p.repositoryFiles ? [ensureRepository(o.stateDir, p.id, p.repositoryFiles, p.path)] : [],
     ),
   );
 
@@ -176,6 +177,9 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
         sendJson(res, result.status, result.body, headers);
       }
     } catch (err) {
+      if (err instanceof GitlabRedirect) {
+        return sendText(res, 301, err.message, { ...limitHeaders, location: err.location });
+      }
       if (err instanceof GitlabApiError) return sendApiError(res, err, limitHeaders);
       process.stderr.write(
         `gitlab emulator: ${method} ${matched.route?.template ?? '?'} failed: ${(err as Error).message}\n`,
@@ -194,7 +198,12 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
     }
     const path = url.pathname;
     if (path === '/_emulator' || path.startsWith('/_emulator/')) {
-      return handleAdminRequest({ store, faults, rateLimiter, stats }, req, res, path);
+      return handleAdminRequest(
+        { store, faults, rateLimiter, stats, settings: ctx.settings },
+        req,
+        res,
+        path,
+      );
     }
     if (path.startsWith('/api/v4/')) return handleApi(req, res, url);
     const git = parseGitPath(path, url.searchParams);

@@ -1,6 +1,6 @@
 /**
- * Files under the state dir: `gitlab-state.json` (bots and tokens, with
- * `persist`), `seed-tokens.json` (generated seed token values, always, so a
+ * Files under the state dir: `gitlab-state.json` (with `persist`: bots,
+ * tokens, groups and projects with their moves, redirect routes), `seed-tokens.json` (generated seed token values, always, so a
  * restarted dev stack keeps its admin token) and `admin-token`.
  * Writes are atomic (temporary file + rename) and debounced.
  */
@@ -31,7 +31,10 @@ export function readJsonFile<T>(file: string): T | undefined {
 
 export function loadSnapshot(stateDir: string): StateSnapshot | undefined {
   const s = readJsonFile<StateSnapshot>(join(stateDir, STATE_FILE));
-  return s?.version === 1 && Array.isArray(s.tokens) && Array.isArray(s.bots) ? s : undefined;
+  // Version 1 (bots and tokens) still loads; version 2 adds groups, projects and redirects.
+  return (s?.version === 1 || s?.version === 2) && Array.isArray(s.tokens) && Array.isArray(s.bots)
+    ? s
+    : undefined;
 }
 
 export interface Persister {

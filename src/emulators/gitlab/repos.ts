@@ -1,12 +1,15 @@
 /**
- * Bare git repositories under `<stateDir>/repositories/<group>/<project>.git`,
- * created with real `git` and a first commit on `main`. The commit is built
+ * Bare git repositories under `<stateDir>/repositories/@hashed/ab/cd/<sha256 of the project id>.git`,
+ * GitLab's hashed storage (`doc/administration/repository_storage_paths.md`), so
+ * renaming or transferring a project moves nothing on disk. Created with real
+ * `git` and a first commit on `main`. The commit is built
  * with plumbing (hash-object, mktree, commit-tree) under a fixed author, date
  * and environment, so it needs no user git config and has the same id on
  * every machine.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GitCommandError } from './errors.ts';
 
@@ -59,18 +62,35 @@ export function repositoriesRoot(stateDir: string): string {
   return join(stateDir, 'repositories');
 }
 
-export function repoDir(stateDir: string, projectPath: string): string {
-  return join(repositoriesRoot(stateDir), `${projectPath.toLowerCase()}.git`);
+/** `@hashed/ab/cd/<sha256>.git`, relative to the repositories root (GitLab's `Storage::Hashed#disk_path`). */
+export function repoRelativePath(projectId: number): string {
+  const hash = createHash('sha256').update(String(projectId)).digest('hex');
+  return `@hashed/${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash}.git`;
 }
 
-/** Creates the bare repository with its first commit unless it exists. */
+export function repoDir(stateDir: string, projectId: number): string {
+  return join(repositoriesRoot(stateDir), repoRelativePath(projectId));
+}
+
+/**
+ * Creates the bare repository with its first commit unless it exists. A
+ * repository left by an older emulator at `<legacyPath>.git` (path-based
+ * layout) is moved to the hashed path instead.
+ */
 export async function ensureRepository(
   stateDir: string,
-  projectPath: string,
+  projectId: number,
   files: Record<string, string>,
+  legacyPath?: string,
 ): Promise<void> {
-  const dir = repoDir(stateDir, projectPath);
+  const dir = repoDir(stateDir, projectId);
   if (existsSync(join(dir, 'HEAD'))) return;
+  const legacy = legacyPath && join(repositoriesRoot(stateDir), `${legacyPath.toLowerCase()}.git`);
+  if (legacy && existsSync(join(legacy, 'HEAD'))) {
+    mkdirSync(dirname(dir), { recursive: true });
+    renameSync(legacy, dir);
+    return;
+  }
   mkdirSync(dirname(dir), { recursive: true });
   await git(['init', '--bare', '--quiet', '--initial-branch=main', dir]);
   // Pushes over smart HTTP go through `git http-backend`, which needs this.
@@ -82,6 +102,19 @@ export async function ensureRepository(
     .toString('utf8')
     .trim();
   await git(['--git-dir', dir, 'update-ref', 'refs/heads/main', commit]);
+}
+
+/**
+ * A new project's repository: anything left at its hashed path (a project of
+ * the same id in an earlier, unpersisted run) is removed first.
+ */
+export async function createRepository(
+  stateDir: string,
+  projectId: number,
+  files: Record<string, string>,
+): Promise<void> {
+  rmSync(repoDir(stateDir, projectId), { recursive: true, force: true });
+  await ensureRepository(stateDir, projectId, files);
 }
 
 /** A tree object of nested files (path → content). */
@@ -112,14 +145,14 @@ async function buildTree(dir: string, files: Record<string, string>): Promise<st
  */
 export async function readRepositoryFile(
   stateDir: string,
-  projectPath: string,
+  projectId: number,
   ref: string,
   filePath: string,
 ): Promise<Buffer | undefined> {
   if (ref.startsWith('-') || ref.includes(':') || filePath.startsWith('/') || filePath.includes('\0'))
     return undefined;
   try {
-    return await git(['--git-dir', repoDir(stateDir, projectPath), 'cat-file', 'blob', `${ref}:${filePath}`]);
+    return await git(['--git-dir', repoDir(stateDir, projectId), 'cat-file', 'blob', `${ref}:${filePath}`]);
   } catch (err) {
     if (err instanceof GitCommandError) return undefined;
     throw err;

@@ -1,8 +1,15 @@
 /**
- * The emulator's in-memory GitLab: users, groups, projects, memberships and
- * tokens. Tokens are found by the SHA-256 of their value (one Map lookup) and
- * listed per resource from an index, so no request scans every token.
- * Token values are never stored: only their hash.
+ * The emulator's in-memory GitLab: users, groups, projects, memberships,
+ * redirect routes and tokens. Tokens are found by the SHA-256 of their value
+ * (one Map lookup) and listed per resource from an index, so no request scans
+ * every token. Token values are never stored: only their hash.
+ *
+ * Paths work as GitLab's `routes` and `redirect_routes` tables
+ * (`app/models/route.rb`, `app/models/concerns/routable.rb`): every group and
+ * project has one full path, unique without regard to case; moving one (rename
+ * or transfer) leaves a redirect route from each old full path (its own and its
+ * descendants') to the moved resource, and a resource that later takes a path
+ * drops the redirects of that path and below it (`delete_conflicting_redirects`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { ResolvedSeed } from './config.ts';
@@ -24,6 +31,7 @@ export interface User {
 
 export interface Group {
   id: number;
+  /** Full path (`a/b`). */
   path: string;
   name: string;
   description: string;
@@ -31,10 +39,13 @@ export interface Group {
   /** user id → access level (direct membership). */
   members: Map<number, number>;
   createdAt: string;
+  /** The full path in the seed; null when created through the API. */
+  seedPath: string | null;
 }
 
 export interface Project {
   id: number;
+  /** Full path (`group/project`). */
   path: string;
   name: string;
   description: string;
@@ -42,6 +53,23 @@ export interface Project {
   members: Map<number, number>;
   hasRepository: boolean;
   createdAt: string;
+  /** The full path in the seed; null when created through the API. */
+  seedPath: string | null;
+}
+
+/** An old full path that still leads to a moved project or group (GitLab's `RedirectRoute`). */
+export interface RedirectRoute {
+  /** The old full path, as it was spelled. */
+  path: string;
+  type: ResourceType;
+  id: number;
+  createdAt: string;
+}
+
+/** A project or group found by id or path; `redirected` when only an old path (a redirect route) matched. */
+export interface Found<T> {
+  resource: T;
+  redirected: boolean;
 }
 
 export interface TokenRecord {
@@ -69,12 +97,44 @@ export interface TokenRecord {
   seedKey: string | null;
 }
 
+export interface SavedGroup {
+  id: number;
+  path: string;
+  name: string;
+  description: string;
+  parentId: number | null;
+  createdAt: string;
+  seedPath: string | null;
+  /** `[userId, accessLevel]`, humans only (bots come back with their tokens). */
+  members: Array<[number, number]>;
+}
+
+export interface SavedProject {
+  id: number;
+  path: string;
+  name: string;
+  description: string;
+  namespaceId: number;
+  createdAt: string;
+  seedPath: string | null;
+  hasRepository: boolean;
+  members: Array<[number, number]>;
+}
+
+/**
+ * `gitlab-state.json`. Version 1 held bots and tokens; version 2 adds every
+ * group and project (paths after moves, those created through the API) and
+ * the redirect routes. A version 1 file still loads (bots and tokens only).
+ */
 export interface StateSnapshot {
-  version: 1;
+  version: 1 | 2;
   nextUserId: number;
   nextTokenId: number;
   bots: User[];
   tokens: TokenRecord[];
+  groups?: SavedGroup[];
+  projects?: SavedProject[];
+  redirects?: RedirectRoute[];
 }
 
 export function sha256Hex(value: string): string {
@@ -89,6 +149,18 @@ export function generateTokenValue(): string {
 /** The first bot user id: far above seed ids. */
 const FIRST_BOT_USER_ID = 10_000;
 
+/** The last segment of a full path. */
+export function leafOf(fullPath: string): string {
+  return fullPath.slice(fullPath.lastIndexOf('/') + 1);
+}
+
+/** `path` itself or a path below it, without regard to case (`matching_path_and_descendants`). */
+function isSameOrBelow(path: string, ancestor: string): boolean {
+  const p = path.toLowerCase();
+  const a = ancestor.toLowerCase();
+  return p === a || p.startsWith(`${a}/`);
+}
+
 export class GitlabStore {
   readonly users = new Map<number, User>();
   readonly usersByName = new Map<string, User>();
@@ -96,6 +168,8 @@ export class GitlabStore {
   readonly groupsByPath = new Map<string, Group>();
   readonly projects = new Map<number, Project>();
   readonly projectsByPath = new Map<string, Project>();
+  /** Lower-cased old full path → redirect route. */
+  readonly redirects = new Map<string, RedirectRoute>();
   readonly tokens = new Map<number, TokenRecord>();
   private readonly tokensByHash = new Map<string, TokenRecord>();
   /** `project:1000` → token ids in creation order. */
@@ -103,6 +177,8 @@ export class GitlabStore {
   private readonly families = new Map<number, number[]>();
   private nextUserId = FIRST_BOT_USER_ID;
   private nextTokenId = 1;
+  private nextGroupId = 100;
+  private nextProjectId = 1000;
   /** Seconds added to the real clock (`POST /_emulator/clock`). */
   clockOffsetSeconds = 0;
   /** Called after every change that should be persisted. */
@@ -133,6 +209,7 @@ export class GitlabStore {
         parentId: parent?.id ?? null,
         members: new Map(g.members.map((m) => [m.userId, m.accessLevel])),
         createdAt: created,
+        seedPath: g.path,
       };
       this.groups.set(group.id, group);
       this.groupsByPath.set(group.path.toLowerCase(), group);
@@ -149,11 +226,18 @@ export class GitlabStore {
         members: new Map(p.members.map((m) => [m.userId, m.accessLevel])),
         hasRepository: p.repositoryFiles !== null,
         createdAt: created,
+        seedPath: p.path,
       };
       this.projects.set(project.id, project);
       this.projectsByPath.set(project.path.toLowerCase(), project);
     }
     for (const u of this.users.values()) this.nextUserId = Math.max(this.nextUserId, u.id + 1);
+    this.bumpIds();
+  }
+
+  private bumpIds(): void {
+    for (const g of this.groups.values()) this.nextGroupId = Math.max(this.nextGroupId, g.id + 1);
+    for (const p of this.projects.values()) this.nextProjectId = Math.max(this.nextProjectId, p.id + 1);
   }
 
   now(): number {
@@ -176,13 +260,57 @@ export class GitlabStore {
 
   // ------------------------------------------------------------------ lookups
 
-  /** `:id` of the REST API: a numeric id or a (decoded) full path. */
+  /** `:id` of the REST API: a numeric id or a (decoded) current full path; no redirects. */
   findProject(ref: string): Project | undefined {
     return /^\d+$/.test(ref) ? this.projects.get(Number(ref)) : this.projectsByPath.get(ref.toLowerCase());
   }
 
   findGroup(ref: string): Group | undefined {
     return /^\d+$/.test(ref) ? this.groups.get(Number(ref)) : this.groupsByPath.get(ref.toLowerCase());
+  }
+
+  /**
+   * A project by id or full path, following redirect routes as GitLab's
+   * `Project.find_by_full_path(path, follow_redirects: true)`: the current
+   * path first, then an old one. Case never matters.
+   */
+  resolveProject(ref: string): Found<Project> | undefined {
+    const live = this.findProject(ref);
+    if (live) return { resource: live, redirected: false };
+    const r = this.redirects.get(ref.toLowerCase());
+    const moved = r?.type === 'project' ? this.projects.get(r.id) : undefined;
+    return moved && { resource: moved, redirected: true };
+  }
+
+  /** A group by id or full path, following redirect routes (the REST API itself does not: see resources.ts). */
+  resolveGroup(ref: string): Found<Group> | undefined {
+    const live = this.findGroup(ref);
+    if (live) return { resource: live, redirected: false };
+    const r = this.redirects.get(ref.toLowerCase());
+    const moved = r?.type === 'group' ? this.groups.get(r.id) : undefined;
+    return moved && { resource: moved, redirected: true };
+  }
+
+  /**
+   * A full path already used by a group or project (routes are unique without
+   * regard to case); a top-level path also by a user's namespace.
+   */
+  pathTaken(fullPath: string): boolean {
+    const key = fullPath.toLowerCase();
+    if (this.groupsByPath.has(key) || this.projectsByPath.has(key)) return true;
+    return !key.includes('/') && this.usersByName.has(key);
+  }
+
+  /** `group` itself or one of its subgroups, at any depth. */
+  isSelfOrDescendant(group: Group, candidate: Group): boolean {
+    for (
+      let g: Group | undefined = candidate;
+      g;
+      g = g.parentId === null ? undefined : this.groups.get(g.parentId)
+    ) {
+      if (g.id === group.id) return true;
+    }
+    return false;
   }
 
   findTokenByValue(value: string): TokenRecord | undefined {
@@ -278,6 +406,110 @@ export class GitlabStore {
     else this.families.set(t.familyId, [t.id]);
   }
 
+  // ------------------------------------------------------------------ groups, projects, redirects
+
+  /** A new group (`POST /groups`); its path drops the redirects at and below it. */
+  addGroup(fields: { path: string; name: string; description: string; parentId: number | null }): Group {
+    const group: Group = {
+      ...fields,
+      id: this.nextGroupId++,
+      members: new Map(),
+      createdAt: this.nowIso(),
+      seedPath: null,
+    };
+    this.groups.set(group.id, group);
+    this.groupsByPath.set(group.path.toLowerCase(), group);
+    this.dropRedirects(group.path);
+    this.onChange();
+    return group;
+  }
+
+  /** A new project (`POST /projects`); its path drops the redirects at and below it. */
+  addProject(fields: {
+    path: string;
+    name: string;
+    description: string;
+    namespaceId: number;
+    hasRepository: boolean;
+  }): Project {
+    const project: Project = {
+      ...fields,
+      id: this.nextProjectId++,
+      members: new Map(),
+      createdAt: this.nowIso(),
+      seedPath: null,
+    };
+    this.projects.set(project.id, project);
+    this.projectsByPath.set(project.path.toLowerCase(), project);
+    this.dropRedirects(project.path);
+    this.onChange();
+    return project;
+  }
+
+  /**
+   * Renames and/or transfers a project: its new full path is
+   * `<namespace>/<leaf>`. The old path becomes a redirect route to it
+   * (`Route#create_redirect_for_old_path`); redirects at or below the new
+   * path are dropped first (`Route#delete_conflicting_redirects`).
+   */
+  moveProject(project: Project, namespace: Group, leaf: string): void {
+    const oldPath = project.path;
+    const newPath = `${namespace.path}/${leaf}`;
+    this.projectsByPath.delete(oldPath.toLowerCase());
+    project.path = newPath;
+    project.namespaceId = namespace.id;
+    this.projectsByPath.set(newPath.toLowerCase(), project);
+    if (oldPath !== newPath) {
+      this.dropRedirects(newPath);
+      if (oldPath.toLowerCase() !== newPath.toLowerCase()) this.addRedirect(oldPath, 'project', project.id);
+    }
+    this.onChange();
+  }
+
+  /**
+   * Renames and/or transfers a group (`parent` null: top level). Every
+   * descendant group and project follows, and each old full path becomes a
+   * redirect route to its resource (`Route#rename_descendants`).
+   */
+  moveGroup(group: Group, parent: Group | null, leaf: string): void {
+    const oldPath = group.path;
+    const newPath = parent ? `${parent.path}/${leaf}` : leaf;
+    const below = `${oldPath.toLowerCase()}/`;
+    const moved: Array<{ oldPath: string; type: ResourceType; item: Group | Project }> = [];
+    for (const g of this.groups.values()) {
+      if (g === group || g.path.toLowerCase().startsWith(below))
+        moved.push({ oldPath: g.path, type: 'group', item: g });
+    }
+    for (const p of this.projects.values()) {
+      if (p.path.toLowerCase().startsWith(below)) moved.push({ oldPath: p.path, type: 'project', item: p });
+    }
+    for (const m of moved) {
+      (m.type === 'group' ? this.groupsByPath : this.projectsByPath).delete(m.oldPath.toLowerCase());
+    }
+    group.parentId = parent?.id ?? null;
+    for (const m of moved) {
+      m.item.path = newPath + m.oldPath.slice(oldPath.length);
+      if (m.type === 'group') this.groupsByPath.set(m.item.path.toLowerCase(), m.item as Group);
+      else this.projectsByPath.set(m.item.path.toLowerCase(), m.item as Project);
+    }
+    if (oldPath !== newPath) {
+      this.dropRedirects(newPath);
+      if (oldPath.toLowerCase() !== newPath.toLowerCase()) {
+        for (const m of moved) this.addRedirect(m.oldPath, m.type, m.item.id);
+      }
+    }
+    this.onChange();
+  }
+
+  private addRedirect(path: string, type: ResourceType, id: number): void {
+    this.redirects.set(path.toLowerCase(), { path, type, id, createdAt: this.nowIso() });
+  }
+
+  /** Drops the redirect routes at `path` and below it: a resource took that path. */
+  private dropRedirects(path: string): void {
+    for (const key of [...this.redirects.keys()]) if (isSameOrBelow(key, path)) this.redirects.delete(key);
+  }
+
   /** A bot user for a new project/group access token, member of its resource with that role. */
   createBot(resourceType: ResourceType, resourceId: number, accessLevel: number, displayName: string): User {
     const id = this.nextUserId++;
@@ -333,21 +565,48 @@ export class GitlabStore {
   // ------------------------------------------------------------------ persistence
 
   snapshot(): StateSnapshot {
+    const humans = (members: Map<number, number>): Array<[number, number]> =>
+      [...members].filter(([id]) => this.users.get(id)?.bot === null);
     return {
-      version: 1,
+      version: 2,
       nextUserId: this.nextUserId,
       nextTokenId: this.nextTokenId,
       bots: [...this.users.values()].filter((u) => u.bot !== null),
       tokens: [...this.tokens.values()],
+      groups: [...this.groups.values()].map((g) => ({
+        id: g.id,
+        path: g.path,
+        name: g.name,
+        description: g.description,
+        parentId: g.parentId,
+        createdAt: g.createdAt,
+        seedPath: g.seedPath,
+        members: humans(g.members),
+      })),
+      projects: [...this.projects.values()].map((p) => ({
+        id: p.id,
+        path: p.path,
+        name: p.name,
+        description: p.description,
+        namespaceId: p.namespaceId,
+        createdAt: p.createdAt,
+        seedPath: p.seedPath,
+        hasRepository: p.hasRepository,
+        members: humans(p.members),
+      })),
+      redirects: [...this.redirects.values()],
     };
   }
 
   /**
-   * Loads bots and tokens saved by an earlier run on top of the seed. A seed
-   * token is replaced by its saved record only when the value is unchanged
-   * (same hash), so a changed seed wins.
+   * Loads what an earlier run saved on top of the seed: groups and projects
+   * (moves, and those created through the API), redirect routes, bots and
+   * tokens. The seed wins: a saved move applies only to a resource whose seed
+   * path is unchanged, and a seed token is replaced by its saved record only
+   * when the value is unchanged (same hash).
    */
   restore(s: StateSnapshot): void {
+    this.restoreStructure(s);
     for (const bot of s.bots) {
       if (!bot.bot || this.users.has(bot.id)) continue;
       this.addUser(bot);
@@ -372,5 +631,109 @@ export class GitlabStore {
     }
     this.nextUserId = Math.max(this.nextUserId, s.nextUserId);
     this.nextTokenId = Math.max(this.nextTokenId, s.nextTokenId);
+  }
+
+  /**
+   * Saved groups and projects over the seed's. Every full path is rebuilt
+   * from the parent chain and checked (parents exist, no cycle, paths unique);
+   * when the saved state no longer fits the seed, none of it is applied.
+   */
+  private restoreStructure(s: StateSnapshot): void {
+    if (s.version !== 2 || !Array.isArray(s.groups) || !Array.isArray(s.projects)) return;
+    const sameSeed = (saved: string | null, current: string | null | undefined) =>
+      saved !== null && current != null && saved.toLowerCase() === current.toLowerCase();
+    // The seed's groups and projects, then the saved ones that still fit.
+    const groups = new Map<number, SavedGroup>();
+    for (const g of this.groups.values()) groups.set(g.id, { ...g, members: [...g.members] });
+    for (const g of s.groups) {
+      const current = this.groups.get(g.id);
+      if (g.seedPath === null ? current !== undefined : !sameSeed(g.seedPath, current?.seedPath)) continue;
+      groups.set(g.id, { ...g, members: current ? [...current.members] : g.members });
+    }
+    const projects = new Map<number, SavedProject>();
+    for (const p of this.projects.values()) projects.set(p.id, { ...p, members: [...p.members] });
+    for (const p of s.projects) {
+      const current = this.projects.get(p.id);
+      if (p.seedPath === null ? current !== undefined : !sameSeed(p.seedPath, current?.seedPath)) continue;
+      projects.set(p.id, {
+        ...p,
+        members: current ? [...current.members] : p.members,
+        hasRepository: current ? current.hasRepository : p.hasRepository,
+      });
+    }
+    // Full paths from the leaves and the parent chain.
+    const full = new Map<number, string>();
+    const fullOf = (id: number, depth: number): string | undefined => {
+      const known = full.get(id);
+      if (known !== undefined) return known;
+      const g = groups.get(id);
+      if (!g || depth > groups.size) return undefined;
+      const parent = g.parentId === null ? '' : fullOf(g.parentId, depth + 1);
+      if (parent === undefined) return undefined;
+      const path = parent === '' ? leafOf(g.path) : `${parent}/${leafOf(g.path)}`;
+      full.set(id, path);
+      return path;
+    };
+    const seen = new Set<string>();
+    let fits = true;
+    for (const g of groups.values()) {
+      const path = fullOf(g.id, 0);
+      if (path === undefined || seen.has(path.toLowerCase())) fits = false;
+      else seen.add(path.toLowerCase());
+      g.path = path ?? g.path;
+    }
+    for (const p of projects.values()) {
+      const ns = full.get(p.namespaceId);
+      const path = ns === undefined ? undefined : `${ns}/${leafOf(p.path)}`;
+      if (path === undefined || seen.has(path.toLowerCase())) fits = false;
+      else seen.add(path.toLowerCase());
+      p.path = path ?? p.path;
+    }
+    if (!fits) {
+      process.stderr.write(
+        'gitlab emulator: saved groups and projects do not fit the seed; using the seed\n',
+      );
+      return;
+    }
+    const known = (members: Array<[number, number]>) =>
+      new Map(members.filter(([id]) => this.users.get(id)?.bot === null));
+    this.groupsByPath.clear();
+    for (const g of groups.values()) {
+      const current = this.groups.get(g.id);
+      const group: Group = current ?? { ...g, members: known(g.members) };
+      Object.assign(group, {
+        path: g.path,
+        name: g.name,
+        description: g.description,
+        parentId: g.parentId,
+        createdAt: g.createdAt,
+      });
+      this.groups.set(group.id, group);
+      this.groupsByPath.set(group.path.toLowerCase(), group);
+    }
+    this.projectsByPath.clear();
+    for (const p of projects.values()) {
+      const current = this.projects.get(p.id);
+      const project: Project = current ?? { ...p, members: known(p.members) };
+      Object.assign(project, {
+        path: p.path,
+        name: p.name,
+        description: p.description,
+        namespaceId: p.namespaceId,
+        createdAt: p.createdAt,
+      });
+      this.projects.set(project.id, project);
+      this.projectsByPath.set(project.path.toLowerCase(), project);
+    }
+    for (const r of s.redirects ?? []) {
+      const target = r.type === 'project' ? this.projects.get(r.id) : this.groups.get(r.id);
+      if (
+        target &&
+        !this.groupsByPath.has(r.path.toLowerCase()) &&
+        !this.projectsByPath.has(r.path.toLowerCase())
+      )
+        this.redirects.set(r.path.toLowerCase(), { ...r });
+    }
+    this.bumpIds();
   }
 }
