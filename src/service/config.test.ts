@@ -169,7 +169,9 @@ describe('config', () => {
     (p.grant as Record<string, unknown>).scopes = ['read_repository', 'self_rotate'];
     const issues = issuesOf(c);
     assert.ok(
-      issues.some((i) => i.startsWith('policies[0].grant.scopes[1]:') && i.includes('self_rotate is never granted')),
+      issues.some(
+        (i) => i.startsWith('policies[0].grant.scopes[1]:') && i.includes('self_rotate is never granted'),
+      ),
       issues.join('\n'),
     );
     assert.equal(parseConfig(base(), { env }).gitlab.targetCacheTtl, 10);
