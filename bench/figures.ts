@@ -1,4 +1,4 @@
-/** The figures of issue 6: names, goals, and how a value compares with its goal. */
+/** The bench figures (docs/performance.md): names, goals, and how a value compares with its goal. */
 export type FigureName =
   | 'garbage_reject_ratio'
   | 'badsig_reject_ratio'

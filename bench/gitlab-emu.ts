@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GITLAB_TOKEN_PATTERN } from '../src/util/token-patterns.ts';
 import { CLI, type Proc, spawnCli } from './procs.ts';
 
 export interface GitlabEmu {
@@ -52,7 +53,7 @@ function findAdminToken(stateDir: string, output: string): string {
         .map(([, v]) => flat(v))[0];
     if (admin) return admin;
   }
-  const fromOutput = /(glpat-[A-Za-z0-9_-]{8,})/.exec(output)?.[1];
+  const fromOutput = output.match(GITLAB_TOKEN_PATTERN)?.[0];
   if (fromOutput) return fromOutput;
   throw new Error(`GitLab emulator: admin token not found in ${file}`);
 }

@@ -1,7 +1,7 @@
 /**
  * The bench harness: starts every process on loopback, runs each measurement
  * window with the load generator in its own process, reads each process's CPU
- * time around every window, and computes the figures of issue 6.
+ * time around every window, and computes the figures (figures.ts).
  *
  *   run.ts ──IPC──▶ loadgen.ts (autocannon)  ──HTTP──▶ hello.ts | tanuki-sts serve
  *      │                                                          └──HTTP──▶ tanuki-sts emulate gitlab
@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/util/oauth-urns.ts';
 import { FIGURE_ORDER, type FigureName, GOALS, meets } from './figures.ts';
 import { type GitlabEmu, startGitlabEmu } from './gitlab-emu.ts';
 import { AUDIENCE, type BenchIssuer, startBenchIssuer } from './issuer.ts';
@@ -142,8 +143,8 @@ export interface BenchReport {
 
 const PROJECT = 'platform/internal-lib';
 const EXCHANGE_FORM = {
-  grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-  subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+  grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
+  subject_token_type: TOKEN_TYPE_JWT,
 };
 const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' };
 

@@ -9,7 +9,7 @@
  * IPC: {cmd:'start', config, baseDir} → {url}; {cmd:'reap', advanceMs, expect}
  * → {revoked, failed, seconds, passes}; {cmd:'stop'} → {}.
  */
-import { parseConfig } from '../src/service/config.ts';
+import { parseConfig } from '../src/config/index.ts';
 import { type StsHandle, startSts } from '../src/service/server.ts';
 
 let offset = 0;

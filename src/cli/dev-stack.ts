@@ -8,11 +8,11 @@ import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { loadConfigFile } from '../config/index.ts';
+import { summarizeDevSeed } from '../emulators/entra/dev-seed.ts';
 import { startEntraEmulator } from '../emulators/entra/index.ts';
 import { startGitlabEmulator } from '../emulators/gitlab/index.ts';
-import { loadConfigFile } from '../service/config.ts';
 import { startSts } from '../service/server.ts';
-import { devSeedOf } from './dev-seed.ts';
 import { walkthroughScript } from './dev-walkthrough.ts';
 
 export interface DevJson {
@@ -88,7 +88,7 @@ export async function startDevStack(options: {
     });
     closers.push(() => gitlab.close());
 
-    const seed = devSeedOf(entra);
+    const seed = summarizeDevSeed(entra.config);
     const stsPort = portBase === undefined ? await freePort() : portBase + 3;
     const stsUrl = `http://127.0.0.1:${stsPort}`;
     const tokenFile = join(stateDir, 'gitlab-admin-token');
@@ -212,6 +212,7 @@ tanuki-sts dev stack is ready
   STS                    ${d.sts.url}   (config ${d.sts.config})
   STS metrics            ${d.sts.metricsUrl}
   Entra ID emulator      ${d.entra.authorityHost}   (tenant ${d.entra.tenantId})
+  STS API scope          ${d.entra.scope}   (Entra's default App ID URI, api://<client ID>)
   managed identity       ${d.entra.imdsUrl}
   GitLab emulator        ${d.gitlab.url}   (admin PAT in ${join(stateDir, 'gitlab-admin-token')})
   CA to trust            ${d.caFile}

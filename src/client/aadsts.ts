@@ -1,8 +1,8 @@
 /**
  * Plain advice for the Entra ID (AADSTS) error codes pipelines hit most.
  * The code stays in the message so it can be searched for; the advice says
- * what to check. Sources: /work/shared/reference/entra-id.md and Microsoft's
- * "Microsoft Entra authentication and authorization error codes" page.
+ * what to check. Source: Microsoft's "Microsoft Entra authentication and
+ * authorization error codes" page.
  */
 const ADVICE: Record<number, string> = {
   7000215: "the client secret is wrong — use the secret's Value, not its Secret ID (AZURE_CLIENT_SECRET)",
@@ -25,9 +25,9 @@ const ADVICE: Record<number, string> = {
   700027:
     "the client assertion's signature is invalid — is the certificate uploaded to this app registration?",
   500011:
-    'the resource (scope) was not found in the tenant — check the STS App ID URI (--azure-scope / the STS metadata azure_scope, e.g. api://tanuki-sts/.default) and that the API has a service principal (enterprise application) in this tenant',
+    'the resource (scope) was not found in the tenant — check the STS App ID URI (--azure-scope / the STS metadata azure_scope, e.g. api://<STS app client ID>/.default) and that the API has a service principal (enterprise application) in this tenant',
   70011:
-    'the scope is invalid — it must be the STS App ID URI followed by /.default, e.g. api://tanuki-sts/.default',
+    'the scope is invalid — it must be the STS App ID URI followed by /.default, e.g. api://<STS app client ID>/.default',
   90002:
     'the tenant was not found — check AZURE_TENANT_ID / --tenant-id and, for sovereign clouds, --authority-host',
   900023: 'the tenant ID is malformed — use the Directory (tenant) ID GUID or a verified domain',

@@ -49,6 +49,15 @@ function need(value: string | undefined, what: string, mode: string): string {
   return value;
 }
 
+/** The app a credential signs in as: tenant and client ID are both required (`also`: another variable prefix that sets them). */
+function appIds(s: AzureAuthSettings, mode: string, also?: string): { tenantId: string; clientId: string } {
+  const or = (name: string) => (also ? ` (or ${also}${name})` : '');
+  return {
+    tenantId: need(s.tenantId, `--tenant-id or AZURE_TENANT_ID${or('TENANT_ID')}`, mode),
+    clientId: need(s.clientId, `--client-id or AZURE_CLIENT_ID${or('CLIENT_ID')}`, mode),
+  };
+}
+
 export function isMicrosoftAuthorityHost(host: string): boolean {
   try {
     return MICROSOFT_AUTHORITY_HOSTS.has(new URL(host).hostname.toLowerCase());
@@ -112,8 +121,7 @@ export function planAzureAuth(s: AzureAuthSettings, env: Env): AzurePlan {
         ...base,
         mode,
         auto,
-        tenantId: need(s.tenantId, '--tenant-id or AZURE_TENANT_ID', m),
-        clientId: need(s.clientId, '--client-id or AZURE_CLIENT_ID', m),
+        ...appIds(s, m),
         secret,
         description: `client secret (AZURE_CLIENT_SECRET) of ${ids}`,
       };
@@ -130,8 +138,7 @@ export function planAzureAuth(s: AzureAuthSettings, env: Env): AzurePlan {
         ...base,
         mode,
         auto,
-        tenantId: need(s.tenantId, '--tenant-id or AZURE_TENANT_ID', m),
-        clientId: need(s.clientId, '--client-id or AZURE_CLIENT_ID', m),
+        ...appIds(s, m),
         certificatePath: path,
         certificatePassword: env.AZURE_CLIENT_CERTIFICATE_PASSWORD || undefined,
         sendCertificateChain: /^(1|true)$/i.test(env.AZURE_CLIENT_SEND_CERTIFICATE_CHAIN ?? ''),
@@ -147,8 +154,7 @@ export function planAzureAuth(s: AzureAuthSettings, env: Env): AzurePlan {
         ...base,
         mode,
         auto,
-        tenantId: need(s.tenantId, '--tenant-id or AZURE_TENANT_ID', m),
-        clientId: need(s.clientId, '--client-id or AZURE_CLIENT_ID', m),
+        ...appIds(s, m),
         tokenFilePath: file,
         description: `workload identity (federated token file ${file}) of ${ids}`,
       };
@@ -165,8 +171,7 @@ export function planAzureAuth(s: AzureAuthSettings, env: Env): AzurePlan {
         ...base,
         mode,
         auto,
-        tenantId: need(s.tenantId, '--tenant-id or AZURE_TENANT_ID', m),
-        clientId: need(s.clientId, '--client-id or AZURE_CLIENT_ID', m),
+        ...appIds(s, m),
         idTokenVar: s.idTokenVar,
         assertion: idToken,
         description: `GitLab CI id_token (${s.idTokenVar}) as federated credential of ${ids}`,
@@ -188,8 +193,7 @@ export function planAzureAuth(s: AzureAuthSettings, env: Env): AzurePlan {
         ...base,
         mode,
         auto,
-        tenantId: need(s.tenantId, '--tenant-id or AZURE_TENANT_ID (or AZURESUBSCRIPTION_TENANT_ID)', m),
-        clientId: need(s.clientId, '--client-id or AZURE_CLIENT_ID (or AZURESUBSCRIPTION_CLIENT_ID)', m),
+        ...appIds(s, m, 'AZURESUBSCRIPTION_'),
         serviceConnectionId: need(
           s.serviceConnectionId,
           '--service-connection-id or AZURESUBSCRIPTION_SERVICE_CONNECTION_ID',

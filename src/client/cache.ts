@@ -25,7 +25,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  readSync,
   renameSync,
   rmSync,
   statSync,
@@ -34,6 +33,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError, EXIT } from './errors.ts';
+import { readFdCapped } from './secret-input.ts';
 import type { Env } from './settings.ts';
 import { isTokenShaped } from './trust.ts';
 
@@ -202,15 +202,9 @@ function readEntryFile(file: string): CacheEntry | undefined {
     const me = myUid();
     if (!st.isFile() || (me !== undefined && st.uid !== me) || (st.mode & 0o077) !== 0) return undefined;
     if (st.size > MAX_ENTRY_BYTES) return undefined;
-    const buf = Buffer.alloc(MAX_ENTRY_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) break;
-      n += got;
-      if (n > MAX_ENTRY_BYTES) return undefined;
-    }
-    const parsed: unknown = JSON.parse(buf.subarray(0, n).toString('utf8'));
+    const bytes = readFdCapped(fd, MAX_ENTRY_BYTES);
+    if (bytes === undefined) return undefined;
+    const parsed: unknown = JSON.parse(bytes.toString('utf8'));
     return isEntry(parsed) ? parsed : undefined;
   } catch {
     return undefined;

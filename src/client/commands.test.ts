@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { type FakeSts, okToken, startFakeSts } from '../../test/helpers/fake-sts.ts';
 import { type ClientIo, helperCommand, runExec, runGitCredential, runRevoke, runToken } from './commands.ts';
-import { type FakeSts, okToken, startFakeSts } from './fake-sts.testutil.ts';
 
 const SUBJECT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlc2ln';
 

@@ -55,8 +55,8 @@ export class StsRefusedError extends ClientError {
   }
 }
 
-/** Network failure, timeout, 429 or 5xx: try again later. */
-export class UnavailableError extends ClientError {
+/** Network failure, timeout, 429 or 5xx from the STS: try again later. */
+export class StsUnavailableError extends ClientError {
   readonly status: number | undefined;
   readonly retryAfterSeconds: number | undefined;
   constructor(

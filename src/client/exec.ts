@@ -33,6 +33,14 @@ export const CREDENTIAL_VARIABLES = [
   'AZURE_FEDERATED_TOKEN_FILE',
   'AZURE_USERNAME',
   'AZURE_PASSWORD',
+  // Terraform's azurerm/azuread providers read the same credentials under ARM_* names
+  'ARM_CLIENT_SECRET',
+  'ARM_CLIENT_CERTIFICATE_PASSWORD',
+  'ARM_CLIENT_CERTIFICATE_PATH',
+  'ARM_OIDC_TOKEN',
+  'ARM_OIDC_TOKEN_FILE_PATH',
+  'ARM_OIDC_REQUEST_TOKEN',
+  'ARM_OIDC_REQUEST_URL',
   // Azure Pipelines: the job token that asks for OIDC tokens (AzurePipelinesCredential)
   'SYSTEM_ACCESSTOKEN',
   // GitHub Actions OIDC

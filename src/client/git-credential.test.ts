@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { type FakeSts, okToken, startFakeSts } from '../../test/helpers/fake-sts.ts';
 import { isFresh, TokenCache } from './cache.ts';
-import { type FakeSts, okToken, startFakeSts } from './fake-sts.testutil.ts';
 import {
   formatCredentialOutput,
   type HelperDeps,

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type FakeSts, okToken, startFakeSts } from './fake-sts.testutil.ts';
+import { type FakeSts, okToken, startFakeSts } from '../../test/helpers/fake-sts.ts';
 
-const ENTRY = fileURLToPath(new URL('./cli-entry.testutil.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../../test/helpers/cli-entry.ts', import.meta.url));
 
 function git(
   args: string[],

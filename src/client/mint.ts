@@ -3,12 +3,13 @@
  * variable), resolve the target, call the STS. Shared by `token`, `exec` and
  * the git credential helper.
  */
+import { TOKEN_TYPE_JWT } from '../util/oauth-urns.ts';
 import { type AzurePlan, planAzureAuth } from './azure-plan.ts';
 import { UsageError } from './errors.ts';
 import { redactor } from './redact.ts';
 import { checkSecretSize, readSecretFile } from './secret-input.ts';
 import { type ClientSettings, type Env, normalizeBaseUrl } from './settings.ts';
-import { type ExchangeResult, type StsClient, type StsMetadata, TOKEN_TYPE_JWT } from './sts.ts';
+import type { ExchangeResult, StsClient, StsMetadata } from './sts.ts';
 import { resolveTarget, type Target } from './target.ts';
 import { checkMetadataAzureScope } from './trust.ts';
 

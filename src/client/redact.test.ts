@@ -18,6 +18,11 @@ describe('Redactor', () => {
     }
     assert.match(text, /client_secret=\[redacted\]/);
   });
+
+  it('masks a current-format GitLab token whole, `.01.` and suffix included', () => {
+    const token = 'glpat-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456.01.a1b2c3d4e';
+    assert.equal(new Redactor().redact(`got ${token}.`), 'got [redacted-token].');
+  });
 });
 
 describe('Azure errors', () => {
@@ -49,7 +54,7 @@ describe('Azure errors', () => {
         },
       },
     );
-    const e = describeAzureError(err, plan, 'api://tanuki-sts/.default');
+    const e = describeAzureError(err, plan, 'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default');
     assert.equal(e.exitCode, 3);
     assert.equal(e.aadsts, 7000215);
     assert.match(e.message, /AADSTS7000215: the client secret is wrong/);

@@ -4,11 +4,12 @@
  * response bodies; we never trust them to be clean. Known secret values are
  * registered as they are read, and well-known token shapes are masked too.
  */
+import { GITLAB_TOKEN_PATTERN, JWT_PATTERN } from '../util/token-patterns.ts';
+
 const PATTERNS: RegExp[] = [
-  // JWT / JWS compact (header always starts with eyJ = '{"').
-  /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
-  // GitLab token prefixes (PAT, OAuth, deploy, runner, CI build, feed, trigger…).
-  /\bgl[a-z]{2,8}-[A-Za-z0-9_.-]{8,}/g,
+  // JWTs and GitLab tokens: util/token-patterns.ts.
+  JWT_PATTERN,
+  GITLAB_TOKEN_PATTERN,
   // Form fields and headers that carry secrets.
   /\b(client_secret|client_assertion|subject_token|actor_token|access_token|refresh_token|password|token)=([^&\s"',]+)/gi,
   /\b(Bearer|Basic)\s+[A-Za-z0-9+/=._~-]{8,}/g,

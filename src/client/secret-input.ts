@@ -2,16 +2,15 @@
  * Reading secrets (subject tokens, token files, stdin) with limits. A token
  * is a few kilobytes; anything that is not a regular file (`/dev/zero`, a
  * FIFO, a terminal) or that is larger than 64 KiB is a mistake or an attack,
- * and is refused before it costs memory or is uploaded anywhere. The STS
- * itself refuses bodies over 64 KiB, so nothing valid is lost.
+ * and is refused before it costs memory or is uploaded anywhere. The cap and
+ * how it relates to the STS's own subject-token limit: util/token-limits.ts.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { MAX_SECRET_INPUT_BYTES } from '../util/token-limits.ts';
 import { UsageError } from './errors.ts';
 
-export const MAX_SECRET_BYTES = 64 * 1024;
-
 function tooLarge(what: string): UsageError {
-  return new UsageError(`${what} is larger than 64 KiB (${MAX_SECRET_BYTES} bytes): it is not a token`);
+  return new UsageError(`${what} is larger than 64 KiB (${MAX_SECRET_INPUT_BYTES} bytes): it is not a token`);
 }
 
 /**
@@ -33,20 +32,30 @@ export function readSecretFile(path: string, what: string): string {
         `${what} ${path} is not a regular file (a device, pipe or directory) — write the token to a file, or pass it in a variable`,
       );
     }
-    if (st.size > MAX_SECRET_BYTES) throw tooLarge(`${what} ${path}`);
-    // Read at most one byte past the cap: a file growing after fstat still cannot make us read more.
-    const buf = Buffer.alloc(MAX_SECRET_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) break;
-      n += got;
-      if (n > MAX_SECRET_BYTES) throw tooLarge(`${what} ${path}`);
-    }
-    return buf.subarray(0, n).toString('utf8');
+    if (st.size > MAX_SECRET_INPUT_BYTES) throw tooLarge(`${what} ${path}`);
+    const bytes = readFdCapped(fd, MAX_SECRET_INPUT_BYTES);
+    if (bytes === undefined) throw tooLarge(`${what} ${path}`);
+    return bytes.toString('utf8');
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * An open file's bytes to its end, or undefined when it holds more than `cap`.
+ * Reads at most one byte past the cap: a file growing after fstat still
+ * cannot make us read more.
+ */
+export function readFdCapped(fd: number, cap: number): Buffer | undefined {
+  const buf = Buffer.alloc(cap + 1);
+  let n = 0;
+  for (;;) {
+    const got = readSync(fd, buf, n, buf.length - n, null);
+    if (got === 0) break;
+    n += got;
+    if (n > cap) return undefined;
+  }
+  return buf.subarray(0, n);
 }
 
 /** The same limits for a file another library reads (e.g. AZURE_FEDERATED_TOKEN_FILE), checked without reading it. */
@@ -58,12 +67,12 @@ export function checkSecretFile(path: string, what: string): void {
     throw new UsageError(`${what} ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   if (!st.isFile()) throw new UsageError(`${what} ${path} is not a regular file`);
-  if (st.size > MAX_SECRET_BYTES) throw tooLarge(`${what} ${path}`);
+  if (st.size > MAX_SECRET_INPUT_BYTES) throw tooLarge(`${what} ${path}`);
 }
 
 /** A token handed over in an environment variable: the same 64 KiB cap. */
 export function checkSecretSize(value: string, what: string): string {
-  if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) throw tooLarge(what);
+  if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_INPUT_BYTES) throw tooLarge(what);
   return value;
 }
 
@@ -74,7 +83,7 @@ export async function readCapped(stream: AsyncIterable<unknown>, what: string): 
   for await (const c of stream) {
     const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
     n += b.length;
-    if (n > MAX_SECRET_BYTES) throw tooLarge(what);
+    if (n > MAX_SECRET_INPUT_BYTES) throw tooLarge(what);
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -4,13 +4,11 @@
  * pipeline can act on; the subject token and issued token never appear in one.
  */
 import { createHash } from 'node:crypto';
-import { StsRefusedError, UnavailableError } from './errors.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE } from '../util/oauth-urns.ts';
+import { retryAfterSeconds } from '../util/retry-after.ts';
+import { StsRefusedError, StsUnavailableError } from './errors.ts';
 import { redact, redactor } from './redact.ts';
 import { isTokenShaped } from './trust.ts';
-
-export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
-export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
 /**
  * As received: the values are the STS's word, not yet checked (a rogue STS
@@ -159,7 +157,7 @@ export class StsClient {
    * or a netrc file, or headers to git's requests. It is never used; what was
    * issued is revoked (it may be real), and the job stops with exit 5.
    */
-  private async refuseIssued(token: string): Promise<UnavailableError> {
+  private async refuseIssued(token: string): Promise<StsUnavailableError> {
     const sha = createHash('sha256').update(token).digest('hex').slice(0, 16);
     let outcome = 'revoked it';
     try {
@@ -167,12 +165,12 @@ export class StsClient {
     } catch (err) {
       outcome = `could not revoke it (${redact((err as Error).message).slice(0, 200)})`;
     }
-    return new UnavailableError(
+    return new StsUnavailableError(
       `the STS at ${this.baseUrl} issued a token that is not a single line of token characters ([A-Za-z0-9_.-], 8-512 long; got ${token.length} characters, sha256 ${sha}…): not used, ${outcome} — is --sts / TANUKI_STS_URL the real STS?`,
     );
   }
 
-  /** RFC 7009: 200 whatever the token was. Throws UnavailableError when the STS cannot be reached. */
+  /** RFC 7009: 200 whatever the token was. Throws StsUnavailableError when the STS cannot be reached. */
   async revoke(token: string): Promise<void> {
     redactor.add(token);
     const answer = await this.send('revoking the token at the STS', `${this.baseUrl}/revoke`, {
@@ -205,7 +203,7 @@ export class StsClient {
         answer = {
           status: res.status,
           body: await res.text(),
-          retryAfter: parseRetryAfter(res.headers.get('retry-after')),
+          retryAfter: retryAfterSeconds(res.headers.get('retry-after')),
         };
       } catch (err) {
         const code = errorCode(err);
@@ -235,13 +233,13 @@ function parseExchangeAnswer(body: string, req: ExchangeRequest, base: string): 
   try {
     parsed = JSON.parse(body) as Record<string, unknown>;
   } catch {
-    throw new UnavailableError(
+    throw new StsUnavailableError(
       `the STS at ${base} answered 200 without JSON; it may be misconfigured or behind a proxy`,
     );
   }
   const accessToken = parsed.access_token;
   if (typeof accessToken !== 'string' || accessToken === '') {
-    throw new UnavailableError(`the STS at ${base} answered 200 without an access_token`);
+    throw new StsUnavailableError(`the STS at ${base} answered 200 without an access_token`);
   }
   redactor.add(accessToken);
   const scope = typeof parsed.scope === 'string' ? parsed.scope.split(' ').filter(Boolean) : req.scopes;
@@ -316,7 +314,7 @@ function unavailable(
   base: string,
   answer: HttpAnswer,
   e = parseOAuthError(answer.body),
-): UnavailableError {
+): StsUnavailableError {
   const retry =
     answer.retryAfter !== undefined
       ? `; the STS asks to retry after ${answer.retryAfter}s (Retry-After)`
@@ -328,13 +326,13 @@ function unavailable(
       : answer.status === 503
         ? `the STS or GitLab behind it is temporarily unavailable${e.description ? `: ${e.description}` : ''}`
         : `the STS failed with HTTP ${answer.status}${e.error ? ` ${e.error}` : ''}`;
-  return new UnavailableError(`${what} at ${base} failed: ${why}${retry}${rid}`, {
+  return new StsUnavailableError(`${what} at ${base} failed: ${why}${retry}${rid}`, {
     status: answer.status,
     retryAfterSeconds: answer.retryAfter,
   });
 }
 
-function networkFailure(what: string, base: string, err: unknown, timeoutMs: number): UnavailableError {
+function networkFailure(what: string, base: string, err: unknown, timeoutMs: number): StsUnavailableError {
   const code = errorCode(err);
   const name = (err as { name?: string })?.name;
   let why: string;
@@ -348,7 +346,7 @@ function networkFailure(what: string, base: string, err: unknown, timeoutMs: num
     const cause = (err as { cause?: { message?: string } })?.cause?.message;
     why = code ?? redact(String(cause ?? (err as Error)?.message ?? err)).slice(0, 200);
   }
-  return new UnavailableError(
+  return new StsUnavailableError(
     `${what} failed: cannot reach ${base}: ${why} — check --sts / TANUKI_STS_URL and that this job can reach the STS`,
     { cause: err },
   );
@@ -362,12 +360,4 @@ function errorCode(err: unknown): string | undefined {
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
-}
-
-export function parseRetryAfter(value: string | null): number | undefined {
-  if (value === null) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }

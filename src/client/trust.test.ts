@@ -11,8 +11,9 @@ import {
 
 describe('azure_scope from the STS metadata', () => {
   for (const ok of [
-    'api://tanuki-sts/.default',
-    'api://tanuki-sts-dev/.default',
+    'api://72f988bf-86f1-41af-91ab-2d7cd011db47/tanuki-sts/.default', // api://<tenant ID>/<string>
+    'api://tanuki/2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default', // api://<string>/<app ID>
+    'api://my-sts/.default', // a legacy URI: tenants from before Entra's identifier URI restriction keep them
     'api://contoso.onmicrosoft.com/tanuki-sts/.default',
     'api://contoso.example/apis/tanuki/.default',
     'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default',
@@ -23,9 +24,9 @@ describe('azure_scope from the STS metadata', () => {
   for (const [bad, why] of [
     ['https://management.azure.com/.default', /form/],
     ['https://tanuki-sts.contoso.com/.default', /form/],
-    ['api://tanuki-sts', /form/],
-    ['api://tanuki-sts/.default ', /form/],
-    ['api://tanuki-sts/.default?x=1', /form/],
+    ['api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b', /form/],
+    ['api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default ', /form/],
+    ['api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default?x=1', /form/],
     ['api:///.default', /form/],
     ['openid profile', /form/],
     ['api://management.azure.com/.default', /first-party/],
@@ -36,6 +37,9 @@ describe('azure_scope from the STS metadata', () => {
     ['api://graph.microsoft.com:443/.default', /first-party/],
     ['api://AzureADTokenExchangeUSGov/.default', /first-party/],
     ['797f4846-ba00-4fd7-ba43-dac1f8f63013/.default', /first-party/],
+    ['a232010e-820c-4083-83bb-3ace5fc29d0b/.default', /first-party/], // Cosmos DB (found by review)
+    ['18a66f5f-dbdf-4c17-9dd7-1634712a9cbe/.default', /first-party/], // Azure Machine Learning
+    ['api://4962773b-9cdb-44cf-a8bf-237846a00ab7/.default', /first-party/], // Event Grid
     ['00000003-0000-0000-c000-000000000000/.default', /first-party/],
     ['00000009-0000-0000-c000-000000000000/.default', /first-party/],
     ['00000003-0000-0ff1-ce00-000000000000/.default', /first-party/],

@@ -65,7 +65,11 @@ const MICROSOFT_HOST_SUFFIXES = [
   'azure-api.net',
 ];
 
-/** Application IDs of Microsoft first-party resources, for `<appId>/.default` and `api://<appId>/.default`. */
+/**
+ * Application IDs of Microsoft first-party resources, for `<appId>/.default` and `api://<appId>/.default`.
+ * A list cannot be complete (nor can it know the tenant's own APIs): the templates and docs pin
+ * TANUKI_AZURE_SCOPE, which is the real defence against a rogue STS; this list is the backstop.
+ */
 const MICROSOFT_APP_IDS = new Set([
   '797f4846-ba00-4fd7-ba43-dac1f8f63013', // Azure Resource Manager (Windows Azure Service Management API)
   '00000003-0000-0000-c000-000000000000', // Microsoft Graph
@@ -85,6 +89,11 @@ const MICROSOFT_APP_IDS = new Set([
   'ddbf3205-c6bd-46ae-8127-60eb93363864', // Azure Batch
   '04b07795-8ddb-461a-bbee-02f9e1bf7b46', // Azure CLI
   '1950a258-227b-4e31-a9cf-717495945fc2', // Azure PowerShell
+  'a232010e-820c-4083-83bb-3ace5fc29d0b', // Azure Cosmos DB
+  '18a66f5f-dbdf-4c17-9dd7-1634712a9cbe', // Azure Machine Learning
+  '0b07f429-9f4b-4714-9392-cc5e8e80c8b0', // Azure Digital Twins
+  '4962773b-9cdb-44cf-a8bf-237846a00ab7', // Azure Event Grid
+  '00000009-0000-0000-c000-000000000000', // Power BI (also in the reserved range; named for readers)
 ]);
 
 /** Microsoft's reserved first-party ranges: 0000000x-0000-0000-c000-… (Graph, CRM…) and …-0ff1-ce00-… (Office). */
@@ -127,7 +136,7 @@ export function checkMetadataAzureScope(scope: unknown): string {
   const problem = typeof scope === 'string' ? azureScopeProblem(scope) : 'not a string';
   if (problem === undefined) return scope as string;
   throw new UsageError(
-    `refusing the STS metadata's azure_scope ${JSON.stringify(text.slice(0, 120))}: ${problem} — ${AZURE_SCOPE_RULE} (nothing was signed in for). Pin the STS's own scope with --azure-scope / TANUKI_AZURE_SCOPE, e.g. api://tanuki-sts/.default`,
+    `refusing the STS metadata's azure_scope ${JSON.stringify(text.slice(0, 120))}: ${problem} — ${AZURE_SCOPE_RULE} (nothing was signed in for). Pin the STS's own scope with --azure-scope / TANUKI_AZURE_SCOPE, e.g. api://<STS app client ID>/.default`,
   );
 }
 

@@ -12,7 +12,6 @@ import {
   GitlabRejectedError,
   type GitlabRequestInfo,
   GitlabUnavailableError,
-  retryAfterSeconds,
 } from './index.ts';
 import { parseLinkNext } from './link.ts';
 
@@ -377,15 +376,6 @@ describe('helpers', () => {
     assert.equal(parseLinkNext('<https://g/x?page=1>; rel="prev"'), undefined);
     assert.equal(parseLinkNext('<https://g/x?page=2>; rel=next'), 'https://g/x?page=2');
     assert.equal(parseLinkNext(undefined), undefined);
-  });
-
-  it('retryAfterSeconds: seconds, HTTP date, garbage, cap', () => {
-    const now = Date.parse('2030-01-01T00:00:00Z');
-    assert.equal(retryAfterSeconds('30', now), 30);
-    assert.equal(retryAfterSeconds('Tue, 01 Jan 2030 00:00:10 GMT', now), 10);
-    assert.equal(retryAfterSeconds('soon', now), undefined);
-    assert.equal(retryAfterSeconds(undefined, now), undefined);
-    assert.equal(retryAfterSeconds('999999', now), 3600);
   });
 
   it('backoffDelay grows exponentially, is capped, and jitters within [exp/2, exp]', () => {

@@ -15,6 +15,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
+import { retryAfterSeconds } from '../util/retry-after.ts';
+import type { TargetKind } from '../util/target-kind.ts';
 import {
   DEFAULT_RETRY_AFTER_SECONDS,
   type GitlabError,
@@ -33,7 +35,6 @@ import type {
   GitlabRateLimit,
   ListTokensOptions,
   ResolvedTarget,
-  TargetKind,
 } from './types.ts';
 
 const PER_PAGE = 100; // GitLab's maximum page size (doc/api/rest/index.md, "Pagination")
@@ -235,6 +236,8 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
         expiresAt: typeof b.expires_at === 'string' ? b.expires_at : i.expiresAt,
         userId: typeof b.user_id === 'number' ? b.user_id : -1,
         ...(typeof b.resource_id === 'number' ? { resourceId: b.resource_id } : {}),
+        // GitLab answers 201 with `"active": false` for an `expires_at` of today: a dead token.
+        ...(b.active === false ? { active: false } : {}),
       };
     },
 
@@ -418,16 +421,6 @@ function intHeader(v: string | string[] | undefined): number | undefined {
   const s = headerValue(v)?.trim();
   if (!s || !/^[0-9]{1,15}$/.test(s)) return undefined;
   return Number(s);
-}
-
-/** `Retry-After`: delta seconds or an HTTP date (RFC 9110 §10.2.3). Capped at one hour. */
-export function retryAfterSeconds(v: string | string[] | undefined, nowMs: number): number | undefined {
-  const s = headerValue(v)?.trim();
-  if (!s) return undefined;
-  if (/^[0-9]{1,9}$/.test(s)) return Math.min(3600, Number(s));
-  const at = Date.parse(s);
-  if (Number.isNaN(at)) return undefined;
-  return Math.min(3600, Math.max(0, Math.ceil((at - nowMs) / 1000)));
 }
 
 /** Exponential backoff with "equal jitter": half fixed, half random, capped. */

@@ -4,20 +4,35 @@
  * "expires_at"; PersonalAccessToken#expired? compares with the current time).
  * The STS's own TTL is shorter and enforced by the reaper; GitLab's expiry is
  * the backstop, so it must never end a token before its TTL does.
+ *
+ * GitLab 17.11–19.1 accept `expires_at` = today and create the token already
+ * inactive (201, `"active": false`: recordings of ilijamt/vault-plugin-secrets-gitlab,
+ * tests/integration/testdata/paths/{17.11.7,18.11.5,19.0.2}/TestGitlabClient_CreateAccessToken_And_Revoke.yaml),
+ * so a date that is today on GitLab's clock when the request arrives would
+ * mint a dead token. The date is therefore computed for `ttlEnd` plus
+ * `GITLAB_CLOCK_MARGIN_MS`, which covers request latency and a GitLab clock
+ * running ahead of ours by up to that much.
  */
+import { utcDate } from '../util/utc-date.ts';
 
 const DAY_MS = 86_400_000;
 
+/** How far GitLab's clock (plus the request's latency) may run ahead of ours near midnight. */
+export const GITLAB_CLOCK_MARGIN_MS = 5 * 60_000;
+
 /**
- * The smallest date D such that D at 00:00 UTC is strictly after `ttlEndMs`:
- * the earliest `expires_at` that still lets the token live its whole TTL.
+ * The smallest date D such that D at 00:00 UTC is strictly after
+ * `ttlEndMs + GITLAB_CLOCK_MARGIN_MS`: an `expires_at` that lets the token live
+ * its whole TTL, and is never today on GitLab's clock when the mint arrives
+ * (`ttlEnd` is never before now), so the token is never born inactive.
  *
  * - TTL ending 2025-01-01T10:15Z → `2025-01-02`
  * - TTL ending exactly 2025-01-02T00:00:00.000Z → `2025-01-03` (a token that
  *   dies at midnight must not be cut short by GitLab at that same instant).
+ * - TTL ending 2025-01-01T23:58Z → `2025-01-03` (within the margin of midnight).
  */
 export function gitlabExpiryDate(ttlEndMs: number): string {
   if (!Number.isFinite(ttlEndMs)) throw new RangeError('ttlEndMs must be a finite number');
-  const dayStart = Math.floor(ttlEndMs / DAY_MS) * DAY_MS;
-  return new Date(dayStart + DAY_MS).toISOString().slice(0, 10);
+  const dayStart = Math.floor((ttlEndMs + GITLAB_CLOCK_MARGIN_MS) / DAY_MS) * DAY_MS;
+  return utcDate(dayStart + DAY_MS);
 }

@@ -5,12 +5,13 @@
  * with `intercept`; rate-limit headers with `extraHeaders`.
  */
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TargetKind } from '../util/target-kind.ts';
 
 export interface RecordedRequest {
   method: string;
   /** Raw URL as sent (path still percent-encoded). */
   url: string;
-  kind?: 'project' | 'group';
+  kind?: TargetKind;
   ref?: string;
   tokenId?: number;
   query: Record<string, string>;
@@ -52,7 +53,7 @@ export interface FakeGitlab {
   /** Latency added to every answer (ms). */
   latencyMs: number;
   /** Seed a token directly (as if created earlier). */
-  addToken(kind: 'project' | 'group', ref: string, name: string, extra?: Partial<FakeToken>): FakeToken;
+  addToken(kind: TargetKind, ref: string, name: string, extra?: Partial<FakeToken>): FakeToken;
   /** Requests matching method (and optional predicate). */
   count(method: string, pred?: (r: RecordedRequest) => boolean): number;
   close(): Promise<void>;
@@ -150,7 +151,10 @@ export async function startFakeGitlab(
         access_level: Number(b.access_level ?? 40),
         expires_at: (b.expires_at as string) ?? null,
       });
-      return reply.code(201).send({ ...t, resource_id: 77 });
+      // GitLab answers with the id of the project or group it minted on: the numeric ref
+      // when minted by id (as the STS does), a fixed one for a path.
+      const resourceId = /^[0-9]+$/.test(r.ref ?? '') ? Number(r.ref) : 77;
+      return reply.code(201).send({ ...t, resource_id: resourceId });
     });
 
     // GET /projects/:id, /groups/:id: the ref is its own canonical path (a numeric ref gets `id-path/<n>`).

@@ -1,5 +1,5 @@
 /** The STS's GitLab client: project/group access tokens. See README.md. */
-export { backoffDelay, createGitlabClient, retryAfterSeconds } from './client.ts';
+export { backoffDelay, createGitlabClient } from './client.ts';
 export {
   DEFAULT_RETRY_AFTER_SECONDS,
   GitlabError,
@@ -20,5 +20,4 @@ export type {
   GitlabRequestInfo,
   ListTokensOptions,
   ResolvedTarget,
-  TargetKind,
 } from './types.ts';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { TargetKind } from '../util/target-kind.ts';
 import { GitlabUnavailableError } from './errors.ts';
 import { createTargetResolver } from './target-resolver.ts';
-import type { ResolvedTarget, TargetKind } from './types.ts';
+import type { ResolvedTarget } from './types.ts';
 
 function stub() {
   const calls: string[] = [];

@@ -14,7 +14,8 @@
  * can never point at another project, only at a project that has just moved.
  * Failures are not cached; concurrent lookups of one path share one request.
  */
-import type { GitlabClient, ResolvedTarget, TargetKind } from './types.ts';
+import type { TargetKind } from '../util/target-kind.ts';
+import type { GitlabClient, ResolvedTarget } from './types.ts';
 
 export interface TargetResolver {
   resolve(kind: TargetKind, ref: string): Promise<ResolvedTarget>;

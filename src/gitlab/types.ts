@@ -1,6 +1,5 @@
 /** Plain data in and out of the GitLab client (see README.md). */
-
-export type TargetKind = 'project' | 'group';
+import type { TargetKind } from '../util/target-kind.ts';
 
 export interface GitlabRequestInfo {
   method: string;
@@ -48,6 +47,8 @@ export interface CreateTokenInput {
 
 export interface CreatedToken {
   id: number;
+  /** false when GitLab created the token inactive (an `expires_at` of today); absent otherwise. */
+  active?: false;
   /** The secret. Hash it (sha256Hex) before it goes anywhere but the caller. */
   token: string;
   expiresAt: string;

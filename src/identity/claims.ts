@@ -9,9 +9,9 @@
  * element a non-empty string) of which at least one is configured. Entra
  * access tokens always carry a single string, so an array is refused for them.
  */
-import type { EntraIssuerConfig, IssuerConfig, OidcIssuerConfig } from '../service/config.ts';
 import type { EntraVersion } from './discovery.ts';
 import { SubjectTokenCodes as C, quote, refuse } from './errors.ts';
+import type { EntraIssuerConfig, IssuerConfig, OidcIssuerConfig } from './issuer-config.ts';
 import type { Identity } from './types.ts';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -82,8 +82,8 @@ function tokenId(p: Claims): string | undefined {
 }
 
 /**
- * Entra access token (access-tokens.md "Validate tokens", claims-validation.md,
- * entra-id.md checklist): iss exact and matching ver, tid = configured tenant
+ * Entra access token (Microsoft identity platform docs: access-tokens.md
+ * "Validate tokens", claims-validation.md): iss exact and matching ver, tid = configured tenant
  * (all tenants share signing keys), aud, times, app-only (no `scp`; `idtyp`
  * is `app` when present) unless delegated tokens are allowed, client ID from
  * `appid` (v1) / `azp` (v2), `oid` and `sub`.

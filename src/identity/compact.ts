@@ -1,15 +1,14 @@
 /**
- * The cheap checks, before any key is looked at (oauth-and-jwt-security.md,
- * octo-sts CVE-2024-34079: bounded work on unauthenticated input): size cap,
+ * The cheap checks, before any key is looked at (octo-sts CVE-2024-34079:
+ * bounded work on unauthenticated input): size cap,
  * exactly three canonical base64url segments (RFC 7515 §7.1 compact
  * serialisation; a JWE has five, JSON serialisation starts with `{`), strict
  * UTF-8 (RFC 7515 §5.2 step 4), strict JSON objects without duplicate members.
  */
+import { MAX_SUBJECT_TOKEN_CHARS } from '../util/token-limits.ts';
 import { SubjectTokenCodes as C, quote, refuse } from './errors.ts';
 import { parseStrictJson, StrictJsonError } from './strict-json.ts';
 
-/** Longest subject token accepted. Entra access tokens are 1.5-3 KiB; CI ID tokens about 1 KiB. */
-export const MAX_TOKEN_LENGTH = 16 * 1024;
 /** Longest encoded header segment (1 KiB decoded). */
 export const MAX_HEADER_SEGMENT = 1368;
 /** Deepest JSON nesting in header or payload. */
@@ -25,10 +24,10 @@ export interface DecodedJws {
 
 export function decodeCompact(token: unknown): DecodedJws {
   if (typeof token !== 'string') throw refuse(C.MALFORMED, 'subject token is not a string');
-  if (token.length > MAX_TOKEN_LENGTH) {
+  if (token.length > MAX_SUBJECT_TOKEN_CHARS) {
     throw refuse(
       C.TOO_LARGE,
-      `subject token is ${token.length} characters; the limit is ${MAX_TOKEN_LENGTH}`,
+      `subject token is ${token.length} characters; the limit is ${MAX_SUBJECT_TOKEN_CHARS}`,
     );
   }
   const parts = token.split('.');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { EntraIssuerConfig, OidcIssuerConfig } from '../service/config.ts';
 import { DiscoveryError, readDiscovery, sourcesFor } from './discovery.ts';
+import type { EntraIssuerConfig, OidcIssuerConfig } from './issuer-config.ts';
 
 const TENANT = '3f1e8a2c-5b7d-4c9e-a1f0-2b6d8e4c7a90';
 const entra: EntraIssuerConfig = {

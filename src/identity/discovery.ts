@@ -4,7 +4,7 @@
  * `jwks_uri` are read.
  *
  * - Entra: the tenant's own v1 and v2 documents under the configured
- *   authority host (entra-id.md "Keys and discovery"); the `issuer` they name
+ *   authority host; the `issuer` they name
  *   is what v1 and v2 tokens carry in `iss` (`https://sts.windows.net/{tid}/`,
  *   `https://login.microsoftonline.com/{tid}/v2.0` in the public cloud). A
  *   templated `{tenantid}` is replaced by the configured tenant, and the result
@@ -17,8 +17,9 @@
  *
  * `jwks_uri` must be https (http for loopback hosts only).
  */
-import { type IssuerConfig, isAllowedUrl } from '../service/config.ts';
+import { isAllowedUrl } from '../util/url.ts';
 import { quote } from './errors.ts';
+import type { IssuerConfig } from './issuer-config.ts';
 
 export type EntraVersion = '1.0' | '2.0';
 

@@ -1,7 +1,7 @@
 /**
  * The one error `validate()` throws. Its `message` is generic on purpose: the
- * caller of the STS learns nothing about why a token was refused (octo-sts
- * advisory, see oauth-and-jwt-security.md); `reason` carries the detail for the
+ * caller of the STS learns nothing about why a token was refused (a probe
+ * must not learn which check it failed); `reason` carries the detail for the
  * audit log only and never contains the token itself.
  */
 

@@ -7,13 +7,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
-import type { EntraIssuerConfig, OidcIssuerConfig } from '../service/config.ts';
+import type { EntraIssuerConfig, OidcIssuerConfig } from './issuer-config.ts';
 
 export const TENANT = '3f1e8a2c-5b7d-4c9e-a1f0-2b6d8e4c7a90';
 export const CLIENT_ID = '11111111-2222-4333-8444-555555555555';
 export const OBJECT_ID = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
 export const RESOURCE_CLIENT_ID = '99999999-8888-4777-8666-555555555555';
-export const APP_ID_URI = 'api://tanuki-sts';
+/** The STS API's Application ID URI: Entra's default, `api://<its client ID>`. */
+export const APP_ID_URI = `api://${RESOURCE_CLIENT_ID}`;
 export const V1_ISS = `https://sts.windows.net/${TENANT}/`;
 export const V2_ISS = `https://login.microsoftonline.com/${TENANT}/v2.0`;
 export const OIDC_AUD = 'https://sts.example.test';
@@ -86,7 +87,7 @@ export async function startFakeIssuers(keys: { entra: TestKey[]; oidc: TestKey[]
     oidcDiscovery: '/oidc/.well-known/openid-configuration',
     oidcKeys: '/oidc/jwks',
   };
-  // Entra's JWKS entries carry no alg (entra-id.md); x5t = kid.
+  // Entra's JWKS entries carry no alg; x5t = kid.
   const entraJwks = { keys: keys.entra.map((k) => ({ ...k.publicJwk, use: 'sig', x5t: k.kid })) };
   docs.set(paths.v1Discovery, { issuer: V1_ISS, jwks_uri: `${url}${paths.v1Keys}`, token_endpoint: 'x' });
   docs.set(paths.v2Discovery, { issuer: V2_ISS, jwks_uri: `${url}${paths.v2Keys}` });

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, fetch } from 'undici';
-import { isAllowedUrl } from '../service/config.ts';
+import { isAllowedUrl } from '../util/url.ts';
 import { parseStrictJson } from './strict-json.ts';
 
 export type FetchJson = (url: string, opts: { caFile?: string; timeoutMs: number }) => Promise<unknown>;

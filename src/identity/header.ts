@@ -1,6 +1,6 @@
 /**
- * The JOSE header allow-list (RFC 8725 JWT BCP; attack catalogue #1, #4-#6,
- * #11-#13 in oauth-and-jwt-security.md). Two steps: `checkHeader` before the
+ * The JOSE header allow-list (RFC 8725 JWT BCP; the attacks it stops are
+ * replayed in test/security/jwt-attacks.test.ts). Two steps: `checkHeader` before the
  * issuer is known, `checkHeaderForIssuer` once it is.
  */
 import { SubjectTokenCodes as C, quote, refuse } from './errors.ts';
@@ -19,7 +19,7 @@ export const ASYMMETRIC_ALGS = new Set([
   'EdDSA',
 ]);
 
-/** Entra signs access tokens with RS256 only (access-tokens.md; entra-id.md "header"). */
+/** Entra signs access tokens with RS256 only (Microsoft identity platform docs: access-tokens.md). */
 export const ENTRA_ALG = 'RS256';
 
 /**
@@ -29,7 +29,7 @@ export const ENTRA_ALG = 'RS256';
  * - `crit` (RFC 7515 §4.1.11: we understand no extension), `b64` (RFC 7797 unencoded payload).
  * - `zip`, `enc` and the other JWE members (RFC 7516): JWE is never accepted.
  * - `cty`: a JWT claim set needs none (RFC 7519 §5.2); `cty: JWT` means a nested token (CVE-2023-51774).
- * - `nonce`: Microsoft Graph tokens carry it and cannot be validated by third parties (entra-id.md).
+ * - `nonce`: Microsoft Graph tokens carry it and cannot be validated by third parties.
  */
 export const FORBIDDEN_HEADER_MEMBERS = [
   'jku',

@@ -5,6 +5,7 @@
 export type { EntraVersion } from './discovery.ts';
 export { GENERIC_MESSAGE, type SubjectTokenCode, SubjectTokenCodes, SubjectTokenError } from './errors.ts';
 export { createJsonFetcher, type FetchJson, MAX_RESPONSE_BYTES } from './fetch-json.ts';
+export type { EntraIssuerConfig, IssuerConfig, OidcIssuerConfig } from './issuer-config.ts';
 export { type Identity, identityKey } from './types.ts';
 export {
   createTokenValidator,

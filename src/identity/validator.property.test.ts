@@ -53,7 +53,7 @@ describe('validate over arbitrary and mutated tokens', () => {
           tenant: TENANT,
           authorityHost: AUTHORITY,
           allowDelegated: false,
-          audiences: ['api://tanuki-sts', '99999999-8888-4777-8666-555555555555'],
+          audiences: ['api://99999999-8888-4777-8666-555555555555', '99999999-8888-4777-8666-555555555555'],
           maxTokenLifetime: 86_700,
         },
       },

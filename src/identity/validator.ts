@@ -1,6 +1,6 @@
 /**
  * The subject-token validator: the checks of this folder composed in a fixed,
- * cheap-first order (style.md; RFC 8725 §3):
+ * cheap-first order (RFC 8725 §3):
  *
  *   1. size, structure, strict JSON          compact.ts
  *   2. header allow-list                     header.ts
@@ -18,13 +18,13 @@
  * not loaded yet, that tenant's discovery (a configured URL, single flight,
  * at most once per cooldown) is loaded first.
  */
-import type { IssuerConfig } from '../service/config.ts';
 import { entraIdentity, oidcIdentity } from './claims.ts';
 import { decodeCompact } from './compact.ts';
 import { readDiscovery, type SourceSpec, sourcesFor } from './discovery.ts';
 import { SubjectTokenCodes as C, quote, refuse, SubjectTokenError, unavailable } from './errors.ts';
 import { createJsonFetcher, DEFAULT_FETCH_TIMEOUT_MS, type FetchJson } from './fetch-json.ts';
 import { checkHeader, checkHeaderForIssuer } from './header.ts';
+import type { IssuerConfig } from './issuer-config.ts';
 import { JwksCache } from './jwks-cache.ts';
 import type { Verifier } from './keyset.ts';
 import { verifyCompactSignature } from './signature.ts';

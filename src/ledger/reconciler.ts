@@ -21,6 +21,7 @@
  */
 import type { AccessTokenInfo, GitlabClient } from '../gitlab/index.ts';
 import { parseTokenName, tokenNamePrefix } from './names.ts';
+import { createPassLoop } from './pass-loop.ts';
 import type { Grant, LedgerLog, LedgerStore, LedgerTarget } from './types.ts';
 
 export interface ReconcilerOptions {
@@ -72,10 +73,6 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
   const staleMintingMs = o.staleMintingMs ?? 120_000;
   const concurrency = Math.max(1, o.concurrency ?? 4);
   const prefix = tokenNamePrefix(o.serverId);
-  let interval: NodeJS.Timeout | undefined;
-  let chain: Promise<unknown> = Promise.resolve();
-  let busy = false;
-  let stopping = false;
 
   /** Why this token must go, or undefined to keep it. */
   function verdict(
@@ -111,7 +108,7 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
     }
     result.targets++;
     for (const t of tokens) {
-      if (stopping) return;
+      if (loop.stopping) return;
       if (!t.active || t.revoked) continue;
       const { belongs, grantId } = parseTokenName(t.name, o.serverId);
       if (!belongs) continue; // another deployment's, or not ours at all
@@ -149,7 +146,7 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
     const targets = await o.store.knownTargets();
     let i = 0;
     const worker = async (): Promise<void> => {
-      while (!stopping && i < targets.length) {
+      while (!loop.stopping && i < targets.length) {
         const target = targets[i++] as LedgerTarget;
         await reconcileTarget(target, result);
       }
@@ -159,37 +156,15 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
     return result;
   }
 
-  function exclusive(): Promise<ReconcileResult> {
-    const p = chain.then(pass);
-    chain = p.catch(() => {});
-    return p;
-  }
-
-  function kick(): void {
-    if (busy || stopping) return; // a pass is running: skip this tick
-    busy = true;
-    exclusive()
-      .catch((err: Error) => log.error({ err: err.message }, 'reconciler pass failed'))
-      .finally(() => {
-        busy = false;
-      });
-  }
-
-  return {
-    async start() {
-      if (interval) return;
-      stopping = false;
-      kick();
-      interval = setInterval(kick, o.intervalMs);
-      interval.unref();
-    },
-    async stop() {
-      stopping = true;
-      if (interval) clearInterval(interval);
-      interval = undefined;
-      await chain;
-      stopping = false;
-    },
-    runOnce: exclusive,
-  };
+  // A tick during a pass is skipped; the first pass is not awaited (listing can take a while).
+  const loop = createPassLoop({
+    name: 'reconciler',
+    pass,
+    intervalMs: o.intervalMs,
+    log,
+    now,
+    whileBusy: 'skip',
+    firstPass: 'background',
+  });
+  return { start: loop.start, stop: loop.stop, runOnce: loop.runOnce };
 }

@@ -20,15 +20,25 @@
  * Targets are addressed by numeric id (Grant.targetId) wherever the ledger has
  * one: a path may be a redirect to another project by now.
  */
-import { type GitlabClient, GitlabRejectedError } from '../gitlab/index.ts';
+import { type GitlabClient, GitlabNotFoundError, GitlabRejectedError } from '../gitlab/index.ts';
 import { tokenName } from './names.ts';
 import { type Grant, LedgerError } from './types.ts';
 
 /**
  * - `revoked`: we revoked at least one live token of the grant.
  * - `absent`: nothing of the grant was active any more (revoked earlier, expired).
+ * - `gone`: the project or group itself no longer exists. GitLab deletes a
+ *   deleted project's or group's bot users, and with them every token of
+ *   theirs (app/services/projects/destroy_service.rb `destroy_project_bots!`,
+ *   app/services/groups/destroy_service.rb `destroy_associated_users`).
  */
-export type GrantRevocation = 'revoked' | 'absent';
+export type GrantRevocation = 'revoked' | 'absent' | 'gone';
+
+/** The methods revocation needs. */
+export type RevokingGitlab = Pick<
+  GitlabClient,
+  'revokeAccessToken' | 'listAccessTokens' | 'resolveTarget' | 'checkHealth'
+>;
 
 export interface RevokeGrantResult {
   outcome: GrantRevocation;
@@ -54,7 +64,7 @@ export function grantTargetRef(g: Pick<Grant, 'targetId' | 'targetRef'>): string
 }
 
 export async function revokeGrantTokens(
-  gitlab: Pick<GitlabClient, 'revokeAccessToken' | 'listAccessTokens'>,
+  gitlab: RevokingGitlab,
   serverId: string,
   g: Pick<Grant, 'id' | 'policy' | 'targetKind' | 'targetRef' | 'targetId' | 'gitlabTokenId'>,
 ): Promise<RevokeGrantResult> {
@@ -74,9 +84,16 @@ export async function revokeGrantTokens(
   let descendants = 0;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     // `search` is a substring match: the name is still compared exactly. Names cannot be changed.
-    const live = (await gitlab.listAccessTokens(g.targetKind, ref, { search: name, state: 'active' })).filter(
-      (t) => t.active && !t.revoked && t.name === name,
-    );
+    let listed: Awaited<ReturnType<RevokingGitlab['listAccessTokens']>>;
+    try {
+      listed = await gitlab.listAccessTokens(g.targetKind, ref, { search: name, state: 'active' });
+    } catch (err) {
+      if (g.targetId !== undefined && err instanceof GitlabRejectedError && err.status === 404) {
+        if (await targetGone(gitlab, g.targetKind, ref)) return { outcome: 'gone', descendants };
+      }
+      throw err;
+    }
+    const live = listed.filter((t) => t.active && !t.revoked && t.name === name);
     if (live.length === 0) return { outcome: revokedAny ? 'revoked' : 'absent', descendants };
     for (const t of live) {
       // A refusal here is final for this attempt: something of the grant is alive and we cannot end it.
@@ -88,4 +105,25 @@ export async function revokeGrantTokens(
   }
   if (refused) throw refused;
   throw new GrantStillActiveError(g.id, MAX_ROUNDS);
+}
+
+/**
+ * A listing answered 404: is the target really gone, or is it the STS that
+ * cannot see it? Gone only when GitLab says the numeric id does not exist AND
+ * the STS's own token still works (a dead STS token also gets 404s and 401s).
+ * Only for ids: a path that 404s may simply have moved.
+ */
+async function targetGone(gitlab: RevokingGitlab, kind: Grant['targetKind'], ref: string): Promise<boolean> {
+  try {
+    await gitlab.resolveTarget(kind, ref);
+    return false;
+  } catch (err) {
+    if (!(err instanceof GitlabNotFoundError)) return false;
+  }
+  try {
+    await gitlab.checkHealth();
+    return true;
+  } catch {
+    return false;
+  }
 }

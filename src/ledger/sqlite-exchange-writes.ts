@@ -44,14 +44,16 @@ export interface ExchangeWrites {
 export function prepareExchangeWrites(db: Database.Database): ExchangeWrites {
   // The cap is counted in the INSERT itself: SQLite runs one statement at a time per database,
   // so no other insert can land between the count and the write (a separate SELECT first let 60
-  // parallel requests past a cap of 20).
+  // parallel requests past a cap of 20). Every grant whose token may still live counts, whatever
+  // its TTL says: `revoking` (a client asked, GitLab has not confirmed) and `active` past its TTL
+  // (the reaper has not got to it yet) hold live tokens as much as a fresh grant does.
   const insert = db.prepare(
     `INSERT INTO grants (id, state, request_id, issuer, identity_key, subject, tenant, client_id, object_id, policy,
        target_kind, target_ref, target_id, scopes, access_level, created_at, expires_at, gitlab_expires_at, attempts)
      SELECT @id, 'minting', @requestId, @issuer, @identityKey, @subject, @tenant, @clientId, @objectId, @policy,
        @targetKind, @targetRef, @targetId, @scopes, @accessLevel, @createdAt, @expiresAt, @gitlabExpiresAt, @attempts
      WHERE @maxActive = 0 OR (SELECT count(*) FROM grants WHERE identity_key = @identityKey
-                                AND state IN ('minting', 'active') AND expires_at > @now) < @maxActive`,
+                                AND state IN ('minting', 'active', 'revoking')) < @maxActive`,
   );
   const markActive = db.prepare(
     `UPDATE grants SET state = 'active', gitlab_token_id = ?, token_sha256 = ?, gitlab_user_id = ?,

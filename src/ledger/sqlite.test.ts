@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { runLedgerContract } from './contract.ts';
+import { runLedgerContract } from './contract.testutil.ts';
 import { MIGRATIONS, openSqliteLedger } from './sqlite.ts';
 
 runLedgerContract('sqlite (file)', async () => {

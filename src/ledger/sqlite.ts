@@ -22,6 +22,7 @@
  */
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { TargetKind } from '../util/target-kind.ts';
 import { configureConnection } from './sqlite-exchange-writes.ts';
 import { ensurePrivateDbFile, ensurePrivateDir } from './sqlite-files.ts';
 import { inlineWriter, startWriterThread } from './sqlite-writer.ts';
@@ -89,7 +90,7 @@ interface Row {
   client_id: string | null;
   object_id: string | null;
   policy: string;
-  target_kind: 'project' | 'group';
+  target_kind: TargetKind;
   target_ref: string;
   target_id: number | null;
   scopes: string;
@@ -182,8 +183,8 @@ export function openSqliteLedger(
          next_attempt_at = CASE WHEN state = 'active' THEN @now ELSE next_attempt_at END
        WHERE id = @id AND state IN ('active', 'revoking')`,
     ),
-    countActive: db.prepare<[string, number], { n: number }>(
-      `SELECT count(*) AS n FROM grants WHERE identity_key = ? AND state IN ('minting', 'active') AND expires_at > ?`,
+    countActive: db.prepare<[string], { n: number }>(
+      `SELECT count(*) AS n FROM grants WHERE identity_key = ? AND state IN ('minting', 'active', 'revoking')`,
     ),
     countAll: db.prepare<[], { n: number }>(
       `SELECT count(*) AS n FROM grants WHERE state IN ('active', 'revoking')`,
@@ -299,9 +300,9 @@ export function openSqliteLedger(
       open();
       st.requestRevoke.run({ now, id });
     },
-    async countActive(identityKey, now) {
+    async countActive(identityKey) {
       open();
-      return st.countActive.get(identityKey, now)?.n ?? 0;
+      return st.countActive.get(identityKey)?.n ?? 0;
     },
     async countAllActive() {
       open();

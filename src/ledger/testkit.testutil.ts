@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { FAKE_ADMIN_TOKEN, type FakeGitlab, startFakeGitlab } from '../gitlab/fake-gitlab.testutil.ts';
 import { createGitlabClient, type GitlabClient, type GitlabClientOptions } from '../gitlab/index.ts';
 import { sha256Hex } from '../util/hash.ts';
-import { newGrant } from './contract.ts';
+import { newGrant } from './contract.testutil.ts';
 import { tokenName } from './names.ts';
 import { openSqliteLedger } from './sqlite.ts';
 import type { LedgerStore, NewGrant } from './types.ts';

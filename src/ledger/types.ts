@@ -3,7 +3,7 @@
  * called and kept after revocation. `LedgerStore` is the storage interface;
  * SQLite implements it now (sqlite.ts), PostgreSQL later. Every method is
  * async and takes and returns plain data, so any backend fits. The contract
- * every implementation must meet is the test suite in contract.ts.
+ * every implementation must meet is the test suite in contract.testutil.ts.
  *
  * Lifecycle:
  *
@@ -13,7 +13,7 @@
  *      ▼ failStaleMinting                  │
  *   failed ──(reconciler revoked a token named for it)──▶ revoked
  */
-import type { TargetKind } from '../gitlab/index.ts';
+import type { TargetKind } from '../util/target-kind.ts';
 
 export type GrantState = 'minting' | 'active' | 'revoking' | 'revoked' | 'failed';
 
@@ -66,28 +66,19 @@ export interface Grant {
   lastError?: string;
 }
 
-/** What insertMinting takes: a grant before GitLab is called. */
-export interface NewGrant {
-  id: string;
-  state?: 'minting';
-  requestId: string;
-  issuer: string;
-  identityKey: string;
-  subject: string;
-  tenant?: string;
-  clientId?: string;
-  objectId?: string;
-  policy: string;
-  targetKind: TargetKind;
-  targetRef: string;
-  targetId?: number;
-  scopes: string[];
-  accessLevel: number;
-  createdAt: number;
-  expiresAt: number;
-  gitlabExpiresAt: string;
-  attempts?: number;
-}
+/** What insertMinting takes: a grant before GitLab is called, without what GitLab and the lifecycle fill in. */
+export type NewGrant = Omit<
+  Grant,
+  | 'state'
+  | 'attempts'
+  | 'gitlabTokenId'
+  | 'gitlabUserId'
+  | 'tokenSha256'
+  | 'revokeRequestedAt'
+  | 'revokedAt'
+  | 'nextAttemptAt'
+  | 'lastError'
+> & { state?: 'minting'; attempts?: number };
 
 export interface LedgerTarget {
   kind: TargetKind;
@@ -99,7 +90,7 @@ export interface LedgerTarget {
 
 /** The per-identity cap, checked in the same write as the insert (no check-then-act race). */
 export interface MintingCap {
-  /** Most grants one identity may hold minting or active within their TTL; 0 = no cap. */
+  /** Most grants one identity may hold whose token may live (see countActive); 0 = no cap. */
   maxActive: number;
   now: number;
 }
@@ -127,8 +118,11 @@ export interface LedgerStore {
   findActiveByTokenSha(sha: string): Promise<Grant | undefined>;
   /** active → revoking, due at once. A no-op for a grant already revoking, revoked or failed. */
   requestRevoke(id: string, now: number): Promise<void>;
-  /** Grants of one identity still minting or active whose TTL has not ended (the per-identity cap). */
-  countActive(identityKey: string, now: number): Promise<number>;
+  /**
+   * Grants of one identity whose token may live: minting, active (even past its TTL, until
+   * the reaper ends it) or revoking. What the per-identity cap counts.
+   */
+  countActive(identityKey: string): Promise<number>;
   /** Grants whose token exists and is not yet revoked (active + revoking): the active-grants gauge. */
   countAllActive(): Promise<number>;
   /**

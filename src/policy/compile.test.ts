@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { PolicyConfig } from '../service/config.ts';
 import { compilePolicies } from './compile.ts';
 import { PolicyCompileError } from './errors.ts';
 import { GITLAB } from './fixtures.testutil.ts';
+import type { PolicyConfig } from './types.ts';
 
 const raw = (
   name: string,

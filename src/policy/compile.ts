@@ -11,9 +11,10 @@
  * linear scan, because a policy outside the candidates has a matcher that the
  * caller's token cannot satisfy.
  */
-import { type PolicyConfig, ROLE_LEVELS, type RoleName } from '../service/config.ts';
 import { PolicyCompileError } from './errors.ts';
+import { ROLE_LEVELS, type RoleName } from './grants.ts';
 import { type CompiledMatcher, compileMatcher, scalarKey } from './match.ts';
+import type { PolicyConfig } from './types.ts';
 
 export interface CompiledGrant {
   projectPaths: ReadonlySet<string>;
@@ -122,7 +123,13 @@ function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return v;
 }
 
-/** Compile validated policies (see `PolicyConfig`). Throws PolicyCompileError on the first unusable one. */
+/**
+ * Compile policies whose shape the config schema checked (see `PolicyConfig`). What a policy
+ * means is checked here and nowhere else — unique names, at least one claim, valid patterns,
+ * no control characters, at least one target, usable numeric IDs, 0 < ttl.default ≤ ttl.max —
+ * so `serve`, `check-config`, `policy test` and the tests refuse the same policies.
+ * Throws PolicyCompileError on the first unusable one.
+ */
 export function compilePolicies(policies: readonly PolicyConfig[], opts: { gitlabUrl: string }): PolicySet {
   const index = new Map<string, Map<string, Map<string, number[]>>>();
   const unindexed = new Map<string, number[]>();

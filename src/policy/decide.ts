@@ -11,10 +11,11 @@
  */
 import type { Identity } from '../identity/types.ts';
 import { sha256Hex } from '../util/hash.ts';
+import type { TargetKind } from '../util/target-kind.ts';
 import type { CompiledGrant, CompiledPolicy, PolicySet } from './compile.ts';
 import { type CompiledMatcher, checkMatcher, describeMatcher, scalarKey } from './match.ts';
 import { displayTarget } from './target.ts';
-import type { DecideRequest, Decision, PolicyMismatch, TargetKind, TargetRequest } from './types.ts';
+import type { DecideRequest, Decision, PolicyMismatch, TargetError, TargetRequest } from './types.ts';
 
 /** GitLab offers these to group access tokens only; a project token request with them would fail at GitLab. */
 export const GROUP_ONLY_SCOPES: ReadonlySet<string> = new Set([
@@ -209,6 +210,22 @@ export function decide(set: PolicySet, identity: Identity, req: DecideRequest): 
 function indexedClaims(set: PolicySet, identity: Identity): string {
   const claims = set.index.get(identity.issuer);
   return claims ? [...claims.keys()].join(', ') || 'none' : 'none';
+}
+
+/**
+ * The error a refused target earns this caller (the STS's order of errors): a
+ * target outside the configured GitLab is `invalid_target` only for a caller
+ * some policy accepts, so that a caller no policy knows learns nothing about
+ * targets; a malformed one is always `invalid_request`.
+ */
+export function targetRefusal(
+  set: PolicySet,
+  identity: Identity,
+  target: TargetError,
+): 'invalid_request' | 'invalid_target' {
+  return target.error === 'invalid_target' && !callerMatchesAnyPolicy(set, identity)
+    ? 'invalid_request'
+    : target.error;
 }
 
 /** Whether any policy accepts the caller (issuer and `match`), whatever the target. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { parseConfig } from '../service/config.ts';
+import { parseConfig } from '../config/index.ts';
 import { compilePolicies } from './compile.ts';
 import { decide } from './decide.ts';
 import { identity } from './fixtures.testutil.ts';
@@ -17,7 +17,10 @@ const config = parseConfig(
     server: { publicUrl: 'https://sts.example.com' },
     gitlab: { url: 'https://gitlab.example.com', token: 'x' },
     issuers: {
-      contoso: { entra: { tenant: '72f988bf-86f1-41af-91ab-2d7cd011db47' }, audiences: ['api://tanuki-sts'] },
+      contoso: {
+        entra: { tenant: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+        audiences: ['api://72f988bf-86f1-41af-91ab-2d7cd011db47/tanuki-sts'],
+      },
       'gitlab-ci': { oidc: { issuer: 'https://gitlab.example.com' }, audiences: ['https://sts.example.com'] },
       github: {
         oidc: { issuer: 'https://token.actions.githubusercontent.com' },

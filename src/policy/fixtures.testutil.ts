@@ -1,6 +1,7 @@
 /** Shared fixtures for the policy tests: policies go through the real config schema. */
+import { parseConfig, type StsConfig } from '../config/index.ts';
 import type { Identity } from '../identity/types.ts';
-import { type PolicyConfig, parseConfig, type StsConfig } from '../service/config.ts';
+import type { PolicyConfig } from './types.ts';
 
 export const GITLAB = 'https://gitlab.example.com';
 export const TENANT = '11111111-2222-4333-8444-555555555555';
@@ -16,7 +17,7 @@ export function configWith(policies: PolicyInput[], gitlabUrl = GITLAB): StsConf
       server: { publicUrl: 'https://sts.example.com' },
       gitlab: { url: gitlabUrl, token: 'glpat-placeholder' },
       issuers: {
-        contoso: { entra: { tenant: TENANT }, audiences: ['api://tanuki-sts'] },
+        contoso: { entra: { tenant: TENANT }, audiences: [`api://${TENANT}/tanuki-sts`] },
         ci: { oidc: { issuer: 'https://gitlab.example.com' }, audiences: ['https://sts.example.com'] },
       },
       policies: policies.map((p) => ({

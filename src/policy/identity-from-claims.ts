@@ -4,8 +4,8 @@
  * signature check. Entra tokens get the same `appid`/`azp` normalisation as
  * in production, so a policy naming either claim matches v1 and v2 tokens.
  */
+import type { IssuerConfig } from '../identity/issuer-config.ts';
 import type { Identity } from '../identity/types.ts';
-import type { IssuerConfig } from '../service/config.ts';
 
 export class IdentityFromClaimsError extends Error {
   readonly code = 'ERR_POLICY_CLAIMS';

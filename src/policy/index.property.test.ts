@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Identity } from '../identity/types.ts';
-import { type ClaimMatcher, type PolicyConfig, ROLE_LEVELS } from '../service/config.ts';
 import { compilePolicies } from './compile.ts';
 import { callerMatchesAnyPolicy, candidates, decide } from './decide.ts';
 import { GITLAB } from './fixtures.testutil.ts';
+import { ROLE_LEVELS } from './grants.ts';
 import { parseTarget } from './target.ts';
-import type { TargetRequest } from './types.ts';
+import type { ClaimMatcher, PolicyConfig, TargetRequest } from './types.ts';
 
 const CLAIMS = ['appid', 'azp', 'sub', 'oid', 'x'] as const;
 const VALUES: unknown[] = ['a', 'b', '1', 1, true, 'true', ['a', 'b'], ['1'], 'ab'];

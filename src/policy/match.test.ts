@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ClaimMatcher } from '../service/config.ts';
 import { PolicyCompileError } from './errors.ts';
 import { checkMatcher, compileMatcher, scalarKey } from './match.ts';
+import type { ClaimMatcher } from './types.ts';
 
 const holds = (m: ClaimMatcher, claims: Record<string, unknown>, claim = 'c') =>
   checkMatcher(compileMatcher('p', claim, m), claims) === undefined;
@@ -89,6 +89,8 @@ describe('claim matchers', () => {
 
   it('a claim value with a control character fails every matcher, even `[^/]+` and `.*`', () => {
     const bad = ['a\nb', 'a\r', '\tb', 'a\u0000', 'a\u001fb', 'a\u007f', 'a\u0085b', 'a\u009f'];
+    // Line/paragraph separators and bidi formatting (Trojan Source) too.
+    bad.push('a\u2028b', 'a\u2029', 'main\u202e', '\u2066x\u2069', 'a\u200fb');
     for (const v of bad) {
       for (const m of [{ pattern: '[^/]+' }, { pattern: '.*' }, { pattern: '[\\s\\S]*' }] as ClaimMatcher[]) {
         assert.equal(
@@ -102,6 +104,11 @@ describe('claim matchers', () => {
     // Printable non-ASCII stays usable: U+00A0 and above are not controls.
     assert.equal(holds({ pattern: '[^/]+' }, { c: 'caf\u00e9\u00a0x' }), true);
     assert.equal(holds({ pattern: 'a b' }, { c: 'a b' }), true);
+    assert.equal(
+      holds({ pattern: '.+' }, { c: 'x\u2010y\u2070' }),
+      true,
+      'neighbours of the bidi range are fine',
+    );
   });
 
   it('a policy value with a control character is a PolicyCompileError (it could never match)', () => {

@@ -4,14 +4,14 @@
  * string "true", a YAML `42` never matches "42". Claim names are top-level
  * keys of the token; there is no dotted path into nested objects.
  *
- * A claim value holding a control character (C0 — NUL, \t, \n, \r … —, DEL or
- * C1), as a string or as a string element of an array, fails every matcher,
+ * A claim value holding a control character (C0 — NUL, \t, \n, \r … —, DEL,
+ * C1, U+2028/2029, bidi formatting), as a string or as a string element of an array, fails every matcher,
  * whatever it is: `[^/]+` would otherwise accept "main\nanything". Checked
  * here, where every policy decision (exchange, `policy test`) goes through,
  * rather than in the token validator, so no issuer kind or claim escapes it.
  */
-import type { ClaimMatcher } from '../service/config.ts';
 import { PolicyCompileError } from './errors.ts';
+import type { ClaimMatcher } from './types.ts';
 
 export type Scalar = string | number | boolean;
 
@@ -42,16 +42,27 @@ export function compileMatcher(policy: string, claim: string, m: ClaimMatcher): 
   return { kind: 'exact', claim, value: m };
 }
 
-/** C0 controls (U+0000-U+001F), DEL (U+007F) and C1 controls (U+0080-U+009F), in a string or a string element. */
+/**
+ * C0 controls (U+0000-U+001F), DEL (U+007F), C1 controls (U+0080-U+009F), the
+ * line and paragraph separators (U+2028, U+2029: line breaks to JavaScript and
+ * many log viewers) and the bidirectional formatting characters (U+200E,
+ * U+200F, U+202A-U+202E, U+2066-U+2069: they make a value read differently
+ * from what it is, "Trojan Source", CVE-2021-42574), in a string or a string element.
+ */
 export function hasControlChar(v: unknown): boolean {
   if (Array.isArray(v)) return v.some(hasControlChar);
   if (typeof v !== 'string') return false;
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+    if (c >= 0x200e && c <= 0x206f && SEPARATORS_AND_BIDI.has(c)) return true;
   }
   return false;
 }
+
+const SEPARATORS_AND_BIDI = new Set([
+  0x200e, 0x200f, 0x2028, 0x2029, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069,
+]);
 
 /** A key that keeps the type: the string "42" and the number 42 are different keys. */
 export function scalarKey(v: unknown): string | undefined {

@@ -1,7 +1,39 @@
 /** Plain data exchanged with the policy engine. */
-import type { RoleName } from '../service/config.ts';
+import type { TargetKind } from '../util/target-kind.ts';
+import type { ResourceScope, RoleName } from './grants.ts';
 
-export type TargetKind = 'project' | 'group';
+/** A scalar claim value a matcher may name; compared type-strictly. */
+export type ClaimValue = string | number | boolean;
+
+/**
+ * A claim matcher as written in a policy: an exact value, one of a list,
+ * `contains` (the claim is an array holding the value) or an anchored `pattern`.
+ */
+export type ClaimMatcher = ClaimValue | ClaimValue[] | { contains: string | number } | { pattern: string };
+
+/** A project or group in a grant: a path (`group/project`) or a numeric ID. */
+export type TargetRef = string | number;
+
+/**
+ * One trust policy as configured (durations already in seconds). Its shape is
+ * checked by the config schema; what it means (unique names, a usable match
+ * and grant) by `compilePolicies`.
+ */
+export interface PolicyConfig {
+  name: string;
+  /** The name of a configured issuer. */
+  issuer: string;
+  /** Claim name → matcher; every entry must hold. */
+  match: Record<string, ClaimMatcher>;
+  grant: {
+    projects: TargetRef[];
+    groups: TargetRef[];
+    scopes: ResourceScope[];
+    role: RoleName;
+    /** Seconds: when the caller asks for none, and the most it may ask for. */
+    ttl: { default: number; max: number };
+  };
+}
 
 /**
  * The project or group a caller asked for, normalised. `ref` is either a

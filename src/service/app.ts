@@ -14,13 +14,15 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
+import { RESOURCE_SCOPES } from '../policy/index.ts';
 import { sha256Hex } from '../util/hash.ts';
-import { RESOURCE_SCOPES } from './config.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE } from '../util/oauth-urns.ts';
 import type { StsContext } from './context.ts';
 import { InvalidRequestError, StsError } from './errors.ts';
-import { exchangeToken, GRANT_TYPE_TOKEN_EXCHANGE } from './exchange.ts';
+import { exchangeToken } from './exchange.ts';
 import { parseForm } from './form.ts';
 import { revokeToken } from './revoke.ts';
+import { UNEXPECTED_OUTCOME, unexpectedError } from './unexpected.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -60,6 +62,13 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
     connectionTimeout: server.requestTimeout * 1000,
     return503OnClosing: true,
     genReqId: () => randomUUID(),
+    // Errors Fastify raises before routing (a URL that does not decode: `/%`) get our
+    // shape too, rather than Fastify's default body echoing the path. No hook runs for
+    // these, so the common headers are set here.
+    frameworkErrors: (err, request, reply) => {
+      commonHeaders(request, reply);
+      return sendError(err, request, reply, sts, true);
+    },
   }) as unknown as FastifyInstance;
 
   // Bodies are read as text up to bodyLimit (413 beyond it, before anything else);
@@ -68,13 +77,10 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.addHook('onSend', async (request, reply) => {
-    reply.header('X-Request-Id', request.id);
-    reply.header('Cache-Control', 'no-store');
-    reply.header('Pragma', 'no-cache');
-    reply.header('X-Content-Type-Options', 'nosniff');
+    commonHeaders(request, reply);
   });
 
-  app.setErrorHandler((err, request, reply) => sendError(err, request, reply, sts));
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply, sts, true));
   app.setNotFoundHandler((request, reply) => {
     reply
       .code(404)
@@ -126,6 +132,14 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
   return app;
 }
 
+/** On every answer: the request id, and never cached (RFC 6749 §5.1 for /token; nothing here is cacheable). */
+function commonHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('X-Request-Id', request.id);
+  reply.header('Cache-Control', 'no-store');
+  reply.header('Pragma', 'no-cache');
+  reply.header('X-Content-Type-Options', 'nosniff');
+}
+
 function formBody(request: FastifyRequest): string {
   const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (type !== FORM) {
@@ -161,24 +175,41 @@ function auditedForm(request: FastifyRequest, sts: StsContext, event: 'exchange'
   }
 }
 
-function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply, sts: StsContext) {
+/**
+ * Every error answer, shaped as RFC 6749 §5.2 JSON. An StsError is answered as
+ * it says. Otherwise, from the error handler only (`framework`), a 4xx Fastify
+ * raised before a handler ran (body too large, bad Content-Length, a broken
+ * body stream) is `invalid_request`; anything else is a bug: `server_error`,
+ * its stack to the log, audited as `error` (unexpected.ts).
+ */
+function sendError(
+  err: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  sts: StsContext,
+  framework = false,
+) {
   let e: StsError;
   if (err instanceof StsError) {
     e = err;
   } else {
-    const fe = err as { statusCode?: number; code?: string; message?: string };
-    if (fe.statusCode === 413 || fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      e = new StsError(413, 'invalid_request', 'the request body is too large');
-    } else if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-      e = new StsError(
-        fe.statusCode,
-        'invalid_request',
-        'the request is malformed',
-        fe.code ?? 'client error',
-      );
+    const fe = (typeof err === 'object' && err !== null ? err : {}) as {
+      statusCode?: unknown;
+      code?: unknown;
+    };
+    const status = typeof fe.statusCode === 'number' ? fe.statusCode : 0;
+    const code = typeof fe.code === 'string' ? fe.code : undefined;
+    let outcome: string;
+    if (framework && (status === 413 || code === 'FST_ERR_CTP_BODY_TOO_LARGE')) {
+      e = new StsError(413, 'invalid_request', 'the request body is too large', code);
+      outcome = e.error;
+    } else if (framework && status >= 400 && status < 500) {
+      e = new StsError(status, 'invalid_request', 'the request is malformed', code ?? 'client error');
+      outcome = e.error;
     } else {
-      request.log?.error({ requestId: request.id, code: fe.code, msg: fe.message }, 'unexpected error');
-      e = new StsError(500, 'server_error', 'the request could not be completed');
+      const route = request.routeOptions?.url ?? '(no route)';
+      e = unexpectedError(sts.log, err, { requestId: request.id, during: `${request.method} ${route}` });
+      outcome = UNEXPECTED_OUTCOME;
     }
     // Errors raised before our handlers ran are audited here so none goes unrecorded.
     if (request.url.startsWith('/token') || request.url.startsWith('/revoke')) {
@@ -186,8 +217,8 @@ function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply, s
         event: request.url.startsWith('/token') ? 'exchange' : 'revoke',
         requestId: request.id,
         clientIp: request.ip,
-        outcome: e.error,
-        reason: fe.code ?? e.reason,
+        outcome,
+        reason: e.reason,
       });
     }
   }

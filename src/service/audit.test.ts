@@ -6,7 +6,15 @@ describe('audit redaction of token-shaped text', () => {
   it('redacts GitLab tokens and JWTs in any case, keeps everything else', () => {
     const glpat = 'glpat-AbCdEfGhIjKlMnOpQrSt';
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
-    for (const secret of [glpat, glpat.toLowerCase(), jwt, jwt.toLowerCase(), 'gldt-0123456789abcdef']) {
+    const current = 'glpat-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456.01.a1b2c3d4e'; // 18.x: the dots are part of it
+    for (const secret of [
+      glpat,
+      glpat.toLowerCase(),
+      jwt,
+      jwt.toLowerCase(),
+      'gldt-0123456789abcdef',
+      current,
+    ]) {
       const out = redactTokens(`image-build: project platform/${secret}: not in this grant`);
       assert.ok(!out.includes(secret), out);
       assert.match(

@@ -6,20 +6,17 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino from 'pino';
+import type { Grant } from '../ledger/index.ts';
 import { sha256Hex } from '../util/hash.ts';
+import { TOKEN_PATTERN } from '../util/token-patterns.ts';
 
 /**
- * Token-shaped text in a free-text field (a caller can put a token anywhere: a
- * resource path, a policy name): GitLab token prefixes (doc/security/tokens,
- * "Token prefixes") and JWT-shaped runs, in any case, since messages may
- * lowercase what they quote.
+ * Replaces each token-shaped run in a free-text field (a caller can put a token
+ * anywhere: a resource path, a policy name) by the first 16 hex digits of its
+ * SHA-256. What counts as token-shaped: util/token-patterns.ts.
  */
-const TOKEN_SHAPED =
-  /\b(?:gl(?:pat|oas|dt|rt|rtr|cbt|ptt|ft|imt|agent|ffct|soat|wt)-[a-z0-9_-]{8,}|eyj[a-z0-9_-]{8,}\.[a-z0-9_-]*\.?[a-z0-9_-]*)/gi;
-
-/** Replaces each token-shaped run by the first 16 hex digits of its SHA-256. */
 export function redactTokens(text: string): string {
-  return text.replace(TOKEN_SHAPED, (m) => `[redacted sha256:${sha256Hex(m).slice(0, 16)}]`);
+  return text.replace(TOKEN_PATTERN, (m) => `[redacted sha256:${sha256Hex(m).slice(0, 16)}]`);
 }
 
 export interface AuditEvent {
@@ -52,6 +49,20 @@ export interface AuditEvent {
   descendants?: number;
   tokenSha256?: string;
   durationMs?: number;
+}
+
+/** What an audit event says of the grant whose token it revokes (POST /revoke, the reaper). */
+export function grantAuditFields(grant: Grant): Partial<AuditEvent> {
+  return {
+    grantId: grant.id,
+    gitlabTokenId: grant.gitlabTokenId,
+    policy: grant.policy,
+    issuer: grant.issuer,
+    subject: grant.subject,
+    target: grant.targetRef,
+    targetKind: grant.targetKind,
+    targetId: grant.targetId,
+  };
 }
 
 export interface AuditSink {

@@ -1,10 +1,11 @@
 /** Everything a request handler needs, built once at start-up (see server.ts). */
+import type { Logger } from 'pino';
+import type { StsConfig } from '../config/index.ts';
 import type { GitlabClient, TargetResolver } from '../gitlab/index.ts';
 import type { TokenValidator } from '../identity/index.ts';
 import type { LedgerStore } from '../ledger/index.ts';
 import type { PolicySet } from '../policy/index.ts';
 import type { AuditSink } from './audit.ts';
-import type { StsConfig } from './config.ts';
 import type { RateLimiter } from './limits.ts';
 import type { StsMetrics } from './metrics.ts';
 
@@ -17,6 +18,11 @@ export interface StsContext {
   /** Path → id and canonical path, briefly cached (gitlab.targetCacheTtl). */
   targets: TargetResolver;
   audit: AuditSink;
+  /**
+   * The operational log (pino). Only bugs and operational trouble go here, with their
+   * stack; never a token (refusals go to `audit`, with token hashes).
+   */
+  log: Logger;
   metrics: StsMetrics;
   limits: { perIdentity: RateLimiter; perIp: RateLimiter };
   now: () => number;

@@ -3,6 +3,8 @@
  * `error` value; the description a caller sees is always generic, and the
  * detail (`reason`) goes to the audit log only.
  */
+import { GRANT_TYPE_TOKEN_EXCHANGE } from '../util/oauth-urns.ts';
+
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_target'
@@ -58,7 +60,7 @@ export class UnsupportedGrantTypeError extends StsError {
     super(
       400,
       'unsupported_grant_type',
-      'grant_type must be urn:ietf:params:oauth:grant-type:token-exchange',
+      `grant_type must be ${GRANT_TYPE_TOKEN_EXCHANGE}`,
       'unsupported grant_type',
     );
   }

@@ -13,17 +13,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  GitlabError,
   GitlabMovedError,
   GitlabNotFoundError,
   GitlabUnavailableError,
   gitlabExpiryDate,
   type ResolvedTarget,
 } from '../gitlab/index.ts';
+import { SubjectTokenError } from '../identity/index.ts';
 import type { Identity } from '../identity/types.ts';
 import { identityKey } from '../identity/types.ts';
 import { ActiveGrantCapError, tokenName } from '../ledger/index.ts';
-import { callerMatchesAnyPolicy, decide, parseTarget } from '../policy/index.ts';
+import { type DecisionTarget, decide, parseTarget, targetRefusal } from '../policy/index.ts';
 import { sha256Hex } from '../util/hash.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../util/oauth-urns.ts';
+import { MAX_SUBJECT_TOKEN_CHARS } from '../util/token-limits.ts';
 import type { AuditEvent } from './audit.ts';
 import type { StsContext } from './context.ts';
 import {
@@ -38,12 +42,9 @@ import {
   UnsupportedGrantTypeError,
 } from './errors.ts';
 import type { FormParams } from './form.ts';
+import { UNEXPECTED_OUTCOME, unexpectedError } from './unexpected.ts';
 
-export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
-export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const SUBJECT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS_TOKEN]);
-const MAX_SUBJECT_TOKEN_CHARS = 16 * 1024;
 const SCOPE_TOKEN = /^[a-z_]{1,40}$/;
 
 export interface TokenResponse {
@@ -77,14 +78,12 @@ export function parseExchangeRequest(params: FormParams): ParsedRequest {
   if (!subjectTokenType) throw new InvalidRequestError('subject_token_type is required');
   if (!SUBJECT_TOKEN_TYPES.has(subjectTokenType)) {
     throw new InvalidRequestError(
-      'subject_token_type must be urn:ietf:params:oauth:token-type:jwt or urn:ietf:params:oauth:token-type:access_token',
+      `subject_token_type must be ${TOKEN_TYPE_JWT} or ${TOKEN_TYPE_ACCESS_TOKEN}`,
     );
   }
   const requested = params.get('requested_token_type');
   if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS_TOKEN) {
-    throw new InvalidRequestError(
-      'requested_token_type must be urn:ietf:params:oauth:token-type:access_token',
-    );
+    throw new InvalidRequestError(`requested_token_type must be ${TOKEN_TYPE_ACCESS_TOKEN}`);
   }
   if (params.has('actor_token') || params.has('actor_token_type')) {
     throw new InvalidRequestError('actor tokens (delegation) are not supported');
@@ -162,9 +161,14 @@ export async function exchangeToken(
     audit.outcome = 'granted';
     return response;
   } catch (err) {
-    const e =
-      err instanceof StsError ? err : new ServerError(`unexpected: ${(err as Error)?.message ?? err}`);
-    audit.outcome = e.error;
+    if (err instanceof StsError) {
+      audit.outcome = err.error;
+      audit.reason = err.reason;
+      throw err;
+    }
+    // A bug, not a refusal: server_error to the caller, the stack to the log.
+    const e = unexpectedError(sts.log, err, { requestId: ctx.requestId, during: 'token exchange' });
+    audit.outcome = UNEXPECTED_OUTCOME;
     audit.reason = e.reason;
     throw e;
   } finally {
@@ -205,21 +209,22 @@ async function runExchange(
   try {
     identity = await sts.validator.validate(req.subjectToken);
   } catch (err) {
-    const e = err as { code?: string; reason?: string; retryable?: boolean; retryAfterSeconds?: number };
-    if (e.retryable) {
+    // Only the validator's own refusals are answers; anything else is a bug (server_error).
+    if (!(err instanceof SubjectTokenError)) throw err;
+    if (err.retryable) {
       throw new UnavailableError(
-        `signing keys unavailable: ${e.reason ?? e.code}`,
-        e.retryAfterSeconds ?? 30,
+        `signing keys unavailable: ${err.reason}`,
+        err.retryAfterSeconds ?? 30,
         'the subject token cannot be verified right now; retry later',
       );
     }
-    throw subjectTokenRefused(`${e.code ?? 'ERR_TOKEN'}: ${e.reason ?? 'invalid'}`);
+    throw subjectTokenRefused(`${err.code}: ${err.reason}`);
   }
   Object.assign(audit, identityFields(identity));
   // A target outside the configured GitLab is refused only now, so that the
   // error precedence holds: an invalid caller learns nothing about targets.
   if ('error' in target) {
-    if (!callerMatchesAnyPolicy(sts.policies, identity))
+    if (targetRefusal(sts.policies, identity, target) === 'invalid_request')
       throw subjectTokenRefused('no policy matches the caller');
     throw new InvalidTargetError(target.reason);
   }
@@ -316,15 +321,19 @@ async function runExchange(
     if (err instanceof GitlabUnavailableError) {
       throw new UnavailableError(`GitLab unavailable: ${err.message}`, err.retryAfterSeconds);
     }
-    throw new ServerError(`GitLab refused the mint: ${(err as Error).message}`);
+    if (err instanceof GitlabError) throw new ServerError(`GitLab refused the mint: ${err.message}`);
+    throw err;
   }
 
   const tokenSha256 = sha256Hex(created.token);
   audit.gitlabTokenId = created.id;
   audit.tokenSha256 = tokenSha256;
   if (created.userId > 0) audit.gitlabUserId = created.userId;
+  // Revoked where GitLab says it lives (the resource_id of its answer), which is the target unless GitLab misbehaved.
   const takeBack = () =>
-    sts.gitlab.revokeAccessToken(decision.target.kind, String(canonical.id), created.id).catch(() => {});
+    sts.gitlab
+      .revokeAccessToken(decision.target.kind, String(created.resourceId ?? canonical.id), created.id)
+      .catch(() => {});
   if (created.resourceId !== undefined && created.resourceId !== canonical.id) {
     // GitLab says it minted elsewhere than asked: never hand that token out.
     await takeBack();
@@ -332,6 +341,12 @@ async function runExchange(
       .markFailed(grantId, `minted on ${created.resourceId}, not ${canonical.id}`)
       .catch(() => {});
     throw new ServerError(`GitLab minted on resource ${created.resourceId}, not ${canonical.id}`);
+  }
+  if (created.active === false) {
+    // A token the client could not use (GitLab's clock already at its expiry date): say so, not 200.
+    await takeBack();
+    await sts.store.markFailed(grantId, 'GitLab created the token inactive').catch(() => {});
+    throw new ServerError(`GitLab created the token inactive (expires_at ${gitlabExpiresAt})`);
   }
   try {
     await sts.store.markActive(grantId, {
@@ -376,11 +391,7 @@ async function mintingCall(cap: number, fn: () => Promise<void>): Promise<void> 
  * or group was renamed or moved): refused, whatever lives there now. A numeric
  * id names the same thing forever, so only paths are compared.
  */
-async function canonicalTarget(
-  sts: StsContext,
-  t: { kind: 'project' | 'group'; ref: string; display: string },
-  byId: boolean,
-): Promise<ResolvedTarget> {
+async function canonicalTarget(sts: StsContext, t: DecisionTarget, byId: boolean): Promise<ResolvedTarget> {
   let resolved: ResolvedTarget;
   try {
     resolved = await sts.targets.resolve(t.kind, t.ref);
@@ -394,7 +405,10 @@ async function canonicalTarget(
     if (err instanceof GitlabUnavailableError) {
       throw new UnavailableError(`GitLab unavailable: ${err.message}`, err.retryAfterSeconds);
     }
-    throw new ServerError(`GitLab refused the ${t.kind} lookup: ${(err as Error).message}`);
+    if (err instanceof GitlabError) {
+      throw new ServerError(`GitLab refused the ${t.kind} lookup: ${err.message}`);
+    }
+    throw err;
   }
   // GitLab paths compare case-insensitively; the requested ref is already lower-case.
   if (!byId && resolved.fullPath.toLowerCase() !== t.ref.toLowerCase()) {

@@ -6,10 +6,11 @@
  */
 import { revokeGrantTokens } from '../ledger/index.ts';
 import { sha256Hex } from '../util/hash.ts';
-import type { AuditEvent } from './audit.ts';
+import { type AuditEvent, grantAuditFields } from './audit.ts';
 import type { StsContext } from './context.ts';
 import { InvalidRequestError, StsError, UnavailableError } from './errors.ts';
 import type { FormParams } from './form.ts';
+import { UNEXPECTED_OUTCOME, unexpectedError } from './unexpected.ts';
 
 export async function revokeToken(
   sts: StsContext,
@@ -31,24 +32,15 @@ export async function revokeToken(
     }
     const tokenSha256 = sha256Hex(token);
     audit.tokenSha256 = tokenSha256;
-    const grant = await sts.store.findActiveByTokenSha(tokenSha256);
+    const grant = await storeCall(() => sts.store.findActiveByTokenSha(tokenSha256));
     if (!grant || grant.gitlabTokenId === undefined) {
       audit.reason = 'not an active token of this STS';
       return;
     }
-    Object.assign(audit, {
-      grantId: grant.id,
-      gitlabTokenId: grant.gitlabTokenId,
-      policy: grant.policy,
-      issuer: grant.issuer,
-      subject: grant.subject,
-      target: grant.targetRef,
-      targetKind: grant.targetKind,
-      targetId: grant.targetId,
-    });
+    Object.assign(audit, grantAuditFields(grant));
     const now = sts.now();
     // Record the wish first, so a crash or a GitLab outage leaves it to the reaper.
-    await sts.store.requestRevoke(grant.id, now);
+    await storeCall(() => sts.store.requestRevoke(grant.id, now));
     try {
       // Revoked means nothing of the grant is active: rotated copies too (revoke-grant.ts).
       const r = await revokeGrantTokens(sts.gitlab, sts.config.server.id, grant);
@@ -62,16 +54,26 @@ export async function revokeToken(
       sts.metrics.revocations.inc({ outcome: 'deferred', source: 'client' });
     }
   } catch (err) {
-    if (err instanceof StsError && err.status < 500) {
-      audit.outcome = err.error;
+    if (err instanceof StsError) {
+      audit.outcome = err.status < 500 ? err.error : 'error';
       audit.reason = err.reason;
       throw err;
     }
-    // The store itself failed: nothing is recorded, so say so (RFC 7009 §2.2.1 allows 503).
-    audit.outcome = 'error';
-    audit.reason = `store unavailable: ${(err as Error).message}`;
-    throw new UnavailableError(audit.reason);
+    // A bug, not a store failure: server_error to the caller, the stack to the log.
+    const e = unexpectedError(sts.log, err, { requestId: ctx.requestId, during: 'revocation' });
+    audit.outcome = UNEXPECTED_OUTCOME;
+    audit.reason = e.reason;
+    throw e;
   } finally {
     sts.audit.write(audit);
+  }
+}
+
+/** A ledger call: if the store itself fails, nothing is recorded, so say so (RFC 7009 §2.2.1 allows 503). */
+async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new UnavailableError(`store unavailable: ${(err as Error)?.message ?? err}`);
   }
 }

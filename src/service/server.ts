@@ -1,16 +1,22 @@
 /**
- * Start-up and shutdown of the STS: config → store → GitLab client → keys →
- * policies → routes, then the reaper and reconciler. `startSts` is what
+ * Start-up and shutdown of the STS: config → policies → store → GitLab client →
+ * keys → routes, then the reaper and reconciler. `startSts` is what
  * `tanuki-sts serve`, `tanuki-sts dev` and the integration tests call.
  */
 import pino, { type Logger } from 'pino';
+import type { StsConfig } from '../config/index.ts';
 import { createGitlabClient, createTargetResolver } from '../gitlab/index.ts';
 import { createTokenValidator } from '../identity/index.ts';
-import { acquireLedgerLock, createReaper, createReconciler, openSqliteLedger } from '../ledger/index.ts';
+import {
+  acquireLedgerLock,
+  createReaper,
+  createReconciler,
+  GrantStillActiveError,
+  openSqliteLedger,
+} from '../ledger/index.ts';
 import { compilePolicies } from '../policy/index.ts';
 import { buildApp } from './app.ts';
-import { type AuditSink, createAuditSink } from './audit.ts';
-import type { StsConfig } from './config.ts';
+import { type AuditSink, createAuditSink, grantAuditFields } from './audit.ts';
 import type { StsContext } from './context.ts';
 import { createRateLimiter } from './limits.ts';
 import { createMetrics, startMetricsServer } from './metrics.ts';
@@ -41,6 +47,8 @@ export interface StsHandle {
 
 export async function startSts(options: StartStsOptions): Promise<StsHandle> {
   const { config } = options;
+  // Policies first: an unusable policy (PolicyCompileError) stops the start before anything is opened.
+  const policies = compilePolicies(config.policies, { gitlabUrl: config.gitlab.url });
   const now = options.now ?? Date.now;
   const logger =
     options.logger === false
@@ -104,11 +112,12 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
     const context: StsContext = {
       config,
       validator,
-      policies: compilePolicies(config.policies, { gitlabUrl: config.gitlab.url }),
+      policies,
       store,
       gitlab,
       targets: createTargetResolver(gitlab, { ttlMs: config.gitlab.targetCacheTtl * 1000, now }),
       audit,
+      log: logger,
       metrics,
       limits: {
         perIdentity: createRateLimiter(config.server.rateLimit.perIdentity, now),
@@ -133,19 +142,14 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
         audit.write({
           event: 'reap',
           outcome: String(outcome),
-          grantId: grant.id,
-          gitlabTokenId: grant.gitlabTokenId,
-          policy: grant.policy,
-          issuer: grant.issuer,
-          subject: grant.subject,
-          target: grant.targetRef,
-          targetKind: grant.targetKind,
-          targetId: grant.targetId,
+          ...grantAuditFields(grant),
           ...(descendants > 0 ? { descendants } : {}),
         });
       },
       onFailed: (grant, err) => {
-        metrics?.revocations.inc({ outcome: 'failed', source: 'reaper' });
+        // `contested`: the grant's token keeps being rotated while we revoke it (alert on it).
+        const outcome = err instanceof GrantStillActiveError ? 'contested' : 'failed';
+        metrics?.revocations.inc({ outcome, source: 'reaper' });
         logger.warn({ grantId: grant.id, err: err.message }, 'revocation failed; will retry');
       },
     });

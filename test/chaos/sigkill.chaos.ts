@@ -37,11 +37,13 @@ import {
 } from '../../src/emulators/entra/dev-seed.ts';
 import { type EntraEmulatorHandle, startEntraEmulator } from '../../src/emulators/entra/index.ts';
 import { type GitlabEmulatorHandle, startGitlabEmulator } from '../../src/emulators/gitlab/index.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../../src/util/oauth-urns.ts';
+import { utcDate } from '../../src/util/utc-date.ts';
 
 const PROJECT = 'platform/internal-lib';
 const EXCHANGE = {
-  grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-  subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+  grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
+  subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
 };
 
 async function gitlabTokens(url: string): Promise<Array<Record<string, unknown>>> {
@@ -237,7 +239,7 @@ describe('SIGKILL chaos', () => {
             method: 'POST',
             headers: { 'private-token': token, 'content-type': 'application/json' },
             body: JSON.stringify({
-              expires_at: new Date(Date.now() + 300 * 86_400_000).toISOString().slice(0, 10),
+              expires_at: utcDate(Date.now() + 300 * 86_400_000),
             }),
           }).catch(() => undefined);
           const next = r?.status === 200 ? ((await r.json()) as { token?: string }).token : undefined;

@@ -17,7 +17,7 @@ import {
   run,
   type Stack,
   startStack,
-} from '../../src/client/dev-stack.testutil.ts';
+} from '../helpers/client-dev-stack.ts';
 
 describe('tanuki-sts exec and git-credential (e2e)', { concurrency: 1 }, () => {
   let stack: Stack;

@@ -18,7 +18,7 @@ import {
   run,
   type Stack,
   startStack,
-} from '../../src/client/dev-stack.testutil.ts';
+} from '../helpers/client-dev-stack.ts';
 
 const CI_SUB = 'project_path:platform/internal-lib:ref_type:branch:ref:main';
 

@@ -6,12 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { devSeedOf } from '../../src/cli/dev-seed.ts';
+import { parseConfig, type StsConfig } from '../../src/config/index.ts';
+import { type DevSeedSummary, summarizeDevSeed } from '../../src/emulators/entra/dev-seed.ts';
 import { type EntraEmulatorHandle, startEntraEmulator } from '../../src/emulators/entra/index.ts';
 import { type GitlabEmulatorHandle, startGitlabEmulator } from '../../src/emulators/gitlab/index.ts';
 import { createMemoryAuditSink } from '../../src/service/audit.ts';
-import { parseConfig, type StsConfig } from '../../src/service/config.ts';
 import { type StsHandle, startSts } from '../../src/service/server.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../../src/util/oauth-urns.ts';
+import { findToken } from '../../src/util/token-patterns.ts';
 
 export const PROJECT = 'platform/internal-lib';
 
@@ -27,7 +29,7 @@ export interface Stack {
   dir: string;
   entra: EntraEmulatorHandle;
   gitlab: GitlabEmulatorHandle;
-  seed: ReturnType<typeof devSeedOf>;
+  seed: DevSeedSummary;
   clock: FakeClock;
   audit: ReturnType<typeof createMemoryAuditSink>;
   config: StsConfig;
@@ -48,7 +50,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'tanuki-stack-'));
   const entra = await startEntraEmulator({ stateDir: join(dir, 'entra'), config: options.entraConfig });
   const gitlab = await startGitlabEmulator({ stateDir: join(dir, 'gitlab') });
-  const seed = devSeedOf(entra);
+  const seed = summarizeDevSeed(entra.config);
   const clock = new FakeClock();
   const audit = createMemoryAuditSink();
   const raw: Record<string, any> = {
@@ -149,8 +151,8 @@ export async function postForm(
 }
 
 export const EXCHANGE = {
-  grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-  subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+  grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
+  subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
 };
 
 /** Every token the GitLab emulator knows, with its state. */
@@ -160,13 +162,10 @@ export async function gitlabTokens(gitlabUrl: string): Promise<Array<Record<stri
   return Array.isArray(body) ? body : body.tokens;
 }
 
-/** Fails if any text holds a GitLab token or a JWT. */
+/** Fails if any text holds a GitLab token or a JWT, in any case (src/util/token-patterns.ts). */
 export function assertNoSecrets(texts: string[], label = 'output'): void {
-  // Case-insensitive: a token lowercased on its way into a message is still a token.
-  const glpat = /glpat-[A-Za-z0-9_-]{8,}/i;
-  const jwt = /eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/i;
   for (const t of texts) {
-    if (glpat.test(t) || jwt.test(t))
+    if (findToken(t) !== undefined)
       throw new Error(`${label} contains a token: ${t.slice(0, 200).replace(/[A-Za-z0-9_-]{30,}/g, '[…]')}`);
   }
 }

@@ -36,7 +36,8 @@ import { type EntraEmulatorHandle, startEntraEmulator } from '../../src/emulator
 import type { Scenario } from './entra-emulator.azure-runner.ts';
 
 const RUNNER = fileURLToPath(new URL('./entra-emulator.azure-runner.ts', import.meta.url));
-const V2_URI = 'api://tanuki-sts-v2';
+/** The readable secure form `api://<tenant ID>/<string>` (the v1 resource uses the default `api://<client ID>`). */
+const V2_URI = `api://${DEV_TENANT_ID}/tanuki-sts-v2`;
 const V2_CLIENT_ID = 'b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e';
 const GITLAB_SUB = 'project_path:platform/internal-lib:ref_type:branch:ref:main';
 const T = DEV_TENANT_ID;

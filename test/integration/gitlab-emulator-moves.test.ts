@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Gitlab } from '@gitbeaker/rest';
 import { defaultGitlabSeed, type GitlabSeedInput } from '../../src/emulators/gitlab/config.ts';
 import { type GitlabEmulatorHandle, startGitlabEmulator } from '../../src/emulators/gitlab/index.ts';
+import { utcDate } from '../../src/util/utc-date.ts';
 
 const ROOT = 'glpat-rootRootRootRoot0000000';
 const ALICE = 'glpat-aliceAliceAlice000000';
@@ -75,7 +76,7 @@ function seed(): GitlabSeedInput {
 }
 
 function dayUtc(offsetDays: number): string {
-  return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+  return utcDate(Date.now() + offsetDays * 86_400_000);
 }
 
 type Json = any;

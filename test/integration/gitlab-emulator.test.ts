@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { GitbeakerRequestError, Gitlab } from '@gitbeaker/rest';
 import { defaultGitlabSeed, type GitlabSeedInput } from '../../src/emulators/gitlab/config.ts';
 import { type GitlabEmulatorHandle, startGitlabEmulator } from '../../src/emulators/gitlab/index.ts';
+import { utcDate } from '../../src/util/utc-date.ts';
 
 const PAGES = 1002;
 const ALICE = 'glpat-aliceAliceAlice000000';
@@ -46,7 +47,7 @@ function testSeed(): GitlabSeedInput {
 }
 
 function dayUtc(offsetDays: number): string {
-  return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+  return utcDate(Date.now() + offsetDays * 86_400_000);
 }
 
 function sha256(s: string): string {
@@ -147,7 +148,8 @@ describe('GitLab emulator', () => {
   });
 
   test('the admin token is a glpat- PAT of root, kept in the state dir', async () => {
-    assert.match(emu.adminToken, /^glpat-[A-Za-z0-9_-]{20}$/);
+    // GitLab 18.x's routable format (see gitlab-emulator-gitlab19.test.ts).
+    assert.match(emu.adminToken, /^glpat-[A-Za-z0-9_-]{27,}\.01\.[0-9a-z]{9}$/);
     const me = await api.Users.showCurrentUser();
     assert.equal(me.username, 'root');
     assert.equal(me.is_admin, true);

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { acquireLedgerLock, LedgerLockedError, openSqliteLedger, tokenName } from '../../src/ledger/index.ts';
 import { createMemoryAuditSink } from '../../src/service/audit.ts';
 import { startSts } from '../../src/service/server.ts';
+import { utcDate } from '../../src/util/utc-date.ts';
 import { azureToken } from '../helpers/azure.ts';
 import { EXCHANGE, gitlabTokens, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
 
@@ -97,7 +98,7 @@ describe('grant lifecycle', () => {
             name,
             scopes: ['read_repository'],
             access_level: 20,
-            expires_at: new Date(Date.now() + 2 * 86400_000).toISOString().slice(0, 10),
+            expires_at: utcDate(Date.now() + 2 * 86400_000),
           }),
         },
       );
@@ -160,7 +161,7 @@ describe('grant lifecycle', () => {
       accessLevel: 20,
       createdAt: t0,
       expiresAt: t0 + 600_000,
-      gitlabExpiresAt: new Date(t0 + 2 * 86400_000).toISOString().slice(0, 10),
+      gitlabExpiresAt: utcDate(t0 + 2 * 86400_000),
     });
     await store.close();
     const res = await fetch(`${s.gitlab.url}/api/v4/projects/${encodeURIComponent(PROJECT)}/access_tokens`, {
@@ -170,7 +171,7 @@ describe('grant lifecycle', () => {
         name: tokenName('test', 'image-build', grantId),
         scopes: ['read_repository'],
         access_level: 20,
-        expires_at: new Date(Date.now() + 2 * 86400_000).toISOString().slice(0, 10),
+        expires_at: utcDate(Date.now() + 2 * 86400_000),
       }),
     });
     assert.equal(res.status, 201);

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type ClientIo, runGitCredential } from '../../src/client/commands.ts';
-import { type FakeSts, okToken, startFakeSts } from '../../src/client/fake-sts.testutil.ts';
+import { type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
 
-const ENTRY = fileURLToPath(new URL('../../src/client/cli-entry.testutil.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url));
 const GITLAB = 'https://gitlab.example.com';
 const QUERY = 'protocol=https\nhost=gitlab.example.com\npath=platform/lib.git\n\n';
 

@@ -27,13 +27,13 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TokenCache } from '../../src/client/cache.ts';
 import { type ClientIo, runExec, runGitCredential, runToken } from '../../src/client/commands.ts';
-import { type FakeSts, okToken, startFakeSts } from '../../src/client/fake-sts.testutil.ts';
 import { cacheKeyParts } from '../../src/client/git-credential.ts';
 import { mint } from '../../src/client/mint.ts';
 import { resolveSettings } from '../../src/client/settings.ts';
 import { StsClient } from '../../src/client/sts.ts';
+import { type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
 
-const ENTRY = fileURLToPath(new URL('../../src/client/cli-entry.testutil.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url));
 const SUBJECT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlc2ln';
 const ISSUED = 'glpat-issued-by-the-sts-0123';
 const PLANTED = 'glpat-planted-by-attacker-01';

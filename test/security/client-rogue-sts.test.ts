@@ -19,11 +19,11 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { TokenCache } from '../../src/client/cache.ts';
 import { type ClientIo, runExec, runGitCredential, runToken } from '../../src/client/commands.ts';
-import { type FakeSts, okToken, startFakeSts } from '../../src/client/fake-sts.testutil.ts';
 import { cacheKeyParts } from '../../src/client/git-credential.ts';
 import { mint } from '../../src/client/mint.ts';
 import { resolveSettings } from '../../src/client/settings.ts';
 import { StsClient } from '../../src/client/sts.ts';
+import { type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
 
 const SUBJECT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlc2ln';
 const GOOD = 'glpat-rogue-test-token-0123';
@@ -135,9 +135,9 @@ describe('client vs a rogue STS: 1. the metadata cannot choose the Azure resourc
     'api://management.azure.com/.default',
     'api://graph.microsoft.com/.default',
     'api://AzureADTokenExchange/.default', // a federated assertion for every app trusting this identity
-    'api://tanuki-sts/.default api://other/.default',
-    'api://tanuki-sts/user_impersonation',
-    'api://tanuki-sts/.default\nx',
+    'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default api://other/.default',
+    'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/user_impersonation',
+    'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default\nx',
     'tanuki-sts/.default',
   ];
 
@@ -165,7 +165,7 @@ describe('client vs a rogue STS: 1. the metadata cannot choose the Azure resourc
   });
 
   for (const scope of [
-    'api://tanuki-sts/.default',
+    'api://72f988bf-86f1-41af-91ab-2d7cd011db47/tanuki-sts/.default',
     'api://contoso.onmicrosoft.com/tanuki-sts/.default',
     'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default',
     '2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default',
@@ -180,9 +180,11 @@ describe('client vs a rogue STS: 1. the metadata cannot choose the Azure resourc
 
   it('a pinned TANUKI_AZURE_SCOPE wins over the metadata, whatever the metadata says', async () => {
     fake.metadata = { azure_scope: 'https://management.azure.com/.default' };
-    const r = await scopeAskedFor({ TANUKI_AZURE_SCOPE: 'api://tanuki-sts/.default' });
+    const r = await scopeAskedFor({
+      TANUKI_AZURE_SCOPE: 'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default',
+    });
     assert.equal(r.error, undefined, String(r.error));
-    assert.deepEqual(r.asked, ['api://tanuki-sts/.default']);
+    assert.deepEqual(r.asked, ['api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default']);
   });
 
   it('plain http: refused for a remote STS, for a remote gitlab_url in the metadata and for a remote --resource', async () => {
@@ -190,7 +192,10 @@ describe('client vs a rogue STS: 1. the metadata cannot choose the Azure resourc
     assert.equal(await runToken({}, remote), 2);
     assert.match(remote.err, /https.*loopback/);
 
-    fake.metadata = { gitlab_url: 'http://gitlab.example.com', azure_scope: 'api://tanuki-sts/.default' };
+    fake.metadata = {
+      gitlab_url: 'http://gitlab.example.com',
+      azure_scope: 'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default',
+    };
     const viaMetadata = io({ ...env, TANUKI_SUBJECT_TOKEN_VAR: 'CI_JWT', CI_JWT: SUBJECT });
     assert.equal(await runToken({}, viaMetadata), 2, viaMetadata.err);
     assert.match(viaMetadata.err, /gitlab_url/);

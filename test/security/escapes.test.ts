@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TargetKind } from '../../src/util/target-kind.ts';
+import { utcDate } from '../../src/util/utc-date.ts';
 import { gitlabTokens, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
 import { assertAuditClean, auditOf, closeEntraAgent, exchange, mintEntra } from './helpers/attack.ts';
 
@@ -56,11 +58,11 @@ async function tokenStatus(s: Stack, token: string): Promise<number> {
 }
 
 function yearAhead(): string {
-  return new Date(Date.now() + 364 * 86_400_000).toISOString().slice(0, 10);
+  return utcDate(Date.now() + 364 * 86_400_000);
 }
 
 /** The holder rotates its own token (`…/access_tokens/self/rotate`), as GitLab allows with `api`. */
-async function rotateSelf(s: Stack, kind: 'project' | 'group', token: string): Promise<string | undefined> {
+async function rotateSelf(s: Stack, kind: TargetKind, token: string): Promise<string | undefined> {
   const base = kind === 'project' ? `/projects/${PROJECT_ID}` : `/groups/${GROUP_ID}`;
   const r = await gitlabApi(s, 'POST', `${base}/access_tokens/self/rotate`, token, {
     expires_at: yearAhead(),
@@ -119,7 +121,7 @@ describe('escapes: a minted token rotates itself', () => {
     await s.close();
   });
 
-  async function mint(kind: 'project' | 'group'): Promise<{ token: string; grantId: string }> {
+  async function mint(kind: TargetKind): Promise<{ token: string; grantId: string }> {
     const res = await exchange(
       s,
       subject,
@@ -133,7 +135,7 @@ describe('escapes: a minted token rotates itself', () => {
   it('rotated once or every 2 s, project and group: the last token of each chain answers 401 within TTL + 30 s', async () => {
     const chains: Array<{
       label: string;
-      kind: 'project' | 'group';
+      kind: TargetKind;
       current: string;
       rotations: number;
       grantId: string;

@@ -1,5 +1,5 @@
 /**
- * Faults (issue 5): GitLab failing in each way the emulator can fail, the
+ * Faults: GitLab failing in each way the emulator can fail, the
  * Entra JWKS going down, and the ledger becoming unwritable. In every case the
  * client gets `503 temporarily_unavailable` with `Retry-After`, and no GitLab
  * token is left active that the ledger does not account for.

@@ -32,6 +32,8 @@ describe('secrets stay out of the audit stream and the answers', () => {
     const res = await exchange(s, subject);
     assert.equal(res.status, 200, res.text);
     const glpat = res.json.access_token as string;
+    // GitLab 18.x's format (the emulator's default), so every scan below runs on one.
+    assert.match(glpat, /^glpat-[A-Za-z0-9_-]+\.01\.[0-9a-z]{9}$/);
     const revoked = await postForm(`${s.sts.url}/revoke`, { token: glpat });
     assert.equal(revoked.status, 200);
     const lines = s.audit.events.map((e) => JSON.stringify(e));

@@ -10,18 +10,7 @@
  * 5 STS/GitLab unavailable; `exec` exits with the command's own code.
  */
 import { type Command, Option } from 'commander';
-
-const AUTH_MODES = [
-  'auto',
-  'secret',
-  'certificate',
-  'managed-identity',
-  'workload-identity',
-  'azure-cli',
-  'gitlab-oidc',
-  'azure-pipelines',
-];
-const FORMATS = ['raw', 'json', 'env', 'netrc', 'git-credentials', 'docker-config'];
+import { AZURE_AUTH_MODES, OUTPUT_FORMATS } from '../../client/settings.ts';
 
 /** Options shared by token, exec and git-credential (and --sts/--verbose by revoke). */
 function addExchangeOptions(cmd: Command, { resource = true } = {}): Command {
@@ -41,7 +30,7 @@ function addExchangeOptions(cmd: Command, { resource = true } = {}): Command {
       new Option(
         '--azure-auth <mode>',
         'how to get the Entra ID token (default auto) [env TANUKI_AZURE_AUTH]',
-      ).choices(AUTH_MODES),
+      ).choices(AZURE_AUTH_MODES),
     )
     .option(
       '--azure-scope <scope>',
@@ -108,7 +97,9 @@ export function registerClientCommands(program: Command): void {
   addCommonOptions(token);
   addExchangeOptions(token)
     .addOption(
-      new Option('--format <format>', 'output format (default raw) [env TANUKI_FORMAT]').choices(FORMATS),
+      new Option('--format <format>', 'output format (default raw) [env TANUKI_FORMAT]').choices(
+        OUTPUT_FORMATS,
+      ),
     )
     .option('--registry <host>', 'docker-config: container registry host [env TANUKI_REGISTRY]')
     .addHelpText('after', EXIT_HELP)

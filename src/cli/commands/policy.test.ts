@@ -1,24 +1,16 @@
 /**
  * `tanuki-sts policy test` run as a separate process, as an operator runs it:
  * a temporary config (whose GitLab token variable is unset) and claims files.
- * Until src/cli/main.ts registers the command, the same registration is run
- * through a tiny inline entry point.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const WIRED = readFileSync(join(ROOT, 'src/cli/main.ts'), 'utf8').includes('registerPolicyCommand');
-const ENTRY = `import { Command } from 'commander';
-const { registerPolicyCommand } = await import('./src/cli/commands/policy.ts');
-const program = new Command('tanuki-sts').exitOverride();
-registerPolicyCommand(program);
-try { await program.parseAsync(process.argv.slice(1), { from: 'user' }); } catch { process.exitCode = 2; }`;
 
 const CONFIG = `
 server: { publicUrl: https://sts.example.com }
@@ -28,7 +20,7 @@ gitlab:
 issuers:
   contoso:
     entra: { tenant: 72f988bf-86f1-41af-91ab-2d7cd011db47 }
-    audiences: [api://tanuki-sts]
+    audiences: [api://72f988bf-86f1-41af-91ab-2d7cd011db47/tanuki-sts]
   gitlab-ci:
     oidc: { issuer: https://gitlab.example.com }
     audiences: [https://sts.example.com]
@@ -72,9 +64,7 @@ interface Run {
 }
 
 function cli(args: string[]): Promise<Run> {
-  const argv = WIRED
-    ? [join(ROOT, 'bin/tanuki-sts.js'), 'policy', 'test', ...args]
-    : ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', 'policy', 'test', ...args];
+  const argv = [join(ROOT, 'bin/tanuki-sts.js'), 'policy', 'test', ...args];
   const env = { ...process.env };
   delete env.TANUKI_TEST_UNSET_GITLAB_TOKEN;
   return new Promise((resolve, reject) => {

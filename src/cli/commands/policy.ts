@@ -2,13 +2,13 @@
  * `tanuki-sts policy test`: which policy would grant what to a token with
  * these claims, and why every other policy does not. Offline: no token is
  * verified and GitLab is never called, so the config's GitLab token is not
- * needed (it is replaced by a placeholder before validation).
+ * needed (it is replaced by a placeholder before validation). The config is
+ * loaded and the policies compiled and decided as `serve` does it.
  *
  * Exit codes: 0 granted, 3 denied, 2 usage or unusable input (config, claims,
  * issuer), 1 unexpected.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseDurationSeconds } from '../../util/duration.ts';
 
@@ -42,36 +42,19 @@ function readText(path: string, what: string): string {
   }
 }
 
-/** The config as `serve` would load it, except the GitLab token, which `policy test` never uses. */
-async function loadConfigWithoutSecret(path: string) {
-  const { parse } = await import('yaml');
-  const { parseConfig } = await import('../../service/config.ts');
-  let doc: unknown;
-  try {
-    doc = parse(readText(path, 'config file'), { uniqueKeys: true });
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError(`config file ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const gitlab = (doc as { gitlab?: unknown } | null)?.gitlab;
-  if (gitlab && typeof gitlab === 'object' && 'token' in gitlab) {
-    (gitlab as Record<string, unknown>).token = 'policy-test-placeholder';
-  }
-  return parseConfig(doc, { baseDir: dirname(resolve(path)) });
-}
-
 /** The whole command as a function: plain options in, output and exit code out. */
 export async function runPolicyTest(opts: PolicyTestOptions): Promise<PolicyTestResult> {
   const policy = await import('../../policy/index.ts');
-  const { ConfigError } = await import('../../service/config.ts');
-  let config: Awaited<ReturnType<typeof loadConfigWithoutSecret>>;
+  const { ConfigError, loadConfigFile } = await import('../../config/index.ts');
+  let config: ReturnType<typeof loadConfigFile>;
   let set: ReturnType<typeof policy.compilePolicies>;
   let identity: ReturnType<typeof policy.identityFromClaims>;
   try {
     if (opts.resource === undefined && opts.audience === undefined) {
       throw new InputError('pass --resource (a GitLab URL) or --audience (a path or numeric ID)');
     }
-    config = await loadConfigWithoutSecret(opts.config);
+    // As `serve` loads it, but for the GitLab token, which `policy test` never uses.
+    config = loadConfigFile(opts.config, { gitlabTokenPlaceholder: 'policy-test-placeholder' });
     set = policy.compilePolicies(config.policies, { gitlabUrl: config.gitlab.url });
     let claims: unknown;
     try {
@@ -103,10 +86,7 @@ export async function runPolicyTest(opts: PolicyTestOptions): Promise<PolicyTest
   );
   if (policy.isTargetError(target)) {
     // As the STS answers: a foreign target is reported only to a caller some policy accepts.
-    const error =
-      target.error === 'invalid_target' && !policy.callerMatchesAnyPolicy(set, identity)
-        ? 'invalid_request'
-        : target.error;
+    const error = policy.targetRefusal(set, identity, target);
     const decision = { ok: false, error, reasons: [{ policy: '*', reason: `target: ${target.reason}` }] };
     const stdout = opts.json
       ? `${JSON.stringify({ granted: false, decision, policies: [] }, null, 2)}\n`

@@ -7,6 +7,9 @@ import { stringify } from 'yaml';
 import { EntraConfigError, loadEntraConfigFile, parseEntraConfig } from './config.ts';
 import {
   DEV_PIPELINE_CLIENT_ID,
+  DEV_RESOURCE_CLIENT_ID,
+  DEV_RESOURCE_URI,
+  DEV_TENANT_ID,
   DEV_USER_MI_CLIENT_ID,
   defaultEntraConfig,
   summarizeDevSeed,
@@ -48,7 +51,7 @@ describe('Entra emulator config', () => {
       [
         (c) =>
           c.tenants[0]!.apps[0]!.appRoleAssignments.push({
-            resource: 'api://tanuki-sts',
+            resource: DEV_RESOURCE_URI,
             role: 'GitLab.Write',
           }),
         /appRoleAssignments\[1\]\.role: tanuki-sts has no app role GitLab.Write/,
@@ -71,6 +74,64 @@ describe('Entra emulator config', () => {
       change(cfg);
       assert.match(errorOf(cfg), expected);
     }
+  });
+
+  test("identifier URIs must match Entra's secure patterns unless the tenant allows legacy URIs", () => {
+    const withUris = (uris: string[], tenant: Record<string, unknown> = {}) => {
+      const cfg = defaultEntraConfig();
+      Object.assign(cfg.tenants[0]!, tenant);
+      cfg.tenants[0]!.resources[0]!.identifierUris = uris;
+      for (const p of [...cfg.tenants[0]!.apps, ...cfg.tenants[0]!.managedIdentities]) {
+        p.appRoleAssignments = [{ resource: DEV_RESOURCE_CLIENT_ID, role: 'GitLab.Read' }];
+      }
+      return cfg;
+    };
+    const app = DEV_RESOURCE_CLIENT_ID;
+    const secure = [
+      `api://${app}`,
+      `api://${app.toUpperCase()}`,
+      `api://${DEV_TENANT_ID}/tanuki-sts`,
+      `api://${DEV_TENANT_ID}/${app}`,
+      `api://tanuki/${app}`,
+      `api://${app}/tanuki-sts`,
+    ];
+    for (const uri of secure) assert.doesNotThrow(() => parseEntraConfig(withUris([uri])), uri);
+
+    const message = errorOf(withUris(['api://tanuki-sts']));
+    assert.match(message, /tenants\[0\]\.resources\[0\]\.identifierUris\[0\]: api:\/\/tanuki-sts is refused/);
+    assert.match(message, /identifierUriRestriction/);
+    assert.match(message, /api:\/\/<appId>, api:\/\/<tenantId>\/<string>, api:\/\/<string>\/<appId>/);
+    assert.ok(message.includes(`(here api://${app})`));
+    assert.ok(
+      message.includes(
+        'https://learn.microsoft.com/en-us/entra/identity-platform/identifier-uri-restrictions',
+      ),
+    );
+    assert.match(message, /allowLegacyIdentifierUris: true/);
+
+    const refused = [
+      `api://${DEV_TENANT_ID}`, // the tenant ID alone is not a secure pattern
+      `api://${DEV_PIPELINE_CLIENT_ID}`, // another app's ID
+      'api://tanuki/00000000-0000-4000-8000-000000000000',
+      'https://tanuki-sts.example.com/api', // no verified domain
+      'api://contoso.com/tanuki-sts',
+      'urn:tanuki-sts',
+    ];
+    for (const uri of refused) assert.match(errorOf(withUris([uri])), /is refused by/, uri);
+
+    const domains = { verifiedDomains: ['contoso.com'] };
+    for (const uri of [
+      'https://contoso.com/tanuki-sts',
+      'https://sts.contoso.com',
+      'api://contoso.com/tanuki-sts',
+    ]) {
+      assert.doesNotThrow(() => parseEntraConfig(withUris([uri], domains)), uri);
+    }
+    assert.match(errorOf(withUris(['https://notcontoso.com/x'], domains)), /is refused by/);
+
+    const legacy = parseEntraConfig(withUris(['api://tanuki-sts'], { allowLegacyIdentifierUris: true }));
+    assert.deepEqual(legacy.tenants[0]?.resources[0]?.identifierUris, ['api://tanuki-sts']);
+    assert.equal(parseEntraConfig(defaultEntraConfig()).tenants[0]?.allowLegacyIdentifierUris, false);
   });
 
   test('YAML files load; unreadable ones say which file', () => {
@@ -104,7 +165,7 @@ describe('Entra emulator config', () => {
     const seed = summarizeDevSeed(b);
     assert.equal(seed.pipelineClientSecret, appA.clientSecrets[0]!.value);
     assert.equal(seed.pipelineCertificatePath, appA.clientCertificates[0]!.pemFile);
-    assert.equal(seed.resourceUri, 'api://tanuki-sts');
+    assert.equal(seed.resourceUri, `api://${DEV_RESOURCE_CLIENT_ID}`);
     assert.equal(seed.managedIdentityClientId, DEV_USER_MI_CLIENT_ID);
   });
 });

@@ -8,6 +8,12 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FEDERATION_AUDIENCE } from './dev-seed.ts';
+import {
+  IDENTIFIER_URI_PAGE,
+  IDENTIFIER_URI_RULE,
+  isSecureIdentifierUri,
+  SECURE_IDENTIFIER_URI_FORMS,
+} from './identifier-uris.ts';
 
 export class EntraConfigError extends Error {
   static readonly code = 'ERR_ENTRA_EMULATOR_CONFIG';
@@ -78,7 +84,11 @@ const resource = z.strictObject({
   name,
   clientId: guid,
   objectId: guid,
-  /** App ID URIs, e.g. `api://tanuki-sts`. */
+  /**
+   * App ID URIs, e.g. `api://<clientId>` (Entra's default). Each must match a
+   * secure pattern (identifier-uris.ts) unless the tenant sets
+   * `allowLegacyIdentifierUris: true`.
+   */
   identifierUris: z.array(z.string().min(1)).default([]),
   appRoles: z.array(z.strictObject({ value: z.string().min(1), id: guid.optional() })).default([]),
   /** The token version this API gets, whatever endpoint the client used (null = 1, as in Entra). */
@@ -104,6 +114,17 @@ const tenant = z.strictObject({
   id: guid,
   /** Used in error messages only. */
   name: z.string().min(1).optional(),
+  /** The tenant's verified domains (e.g. `contoso.onmicrosoft.com`): what `https://…` and `api://<domain>/…` identifier URIs may use. */
+  verifiedDomains: z
+    .array(z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, { error: 'must be a domain name' }))
+    .default([]),
+  /**
+   * false (default) = identifier URIs must match Entra's secure patterns, as in
+   * tenants where the app management policy's identifierUriRestriction is on
+   * (Microsoft turns it on for new applications); true = any URI, as tenants
+   * created before the restriction behave.
+   */
+  allowLegacyIdentifierUris: z.boolean().default(false),
   resources: z.array(resource).default([]),
   apps: z.array(app).default([]),
   managedIdentities: z.array(managedIdentity).default([]),
@@ -134,6 +155,18 @@ export const entraConfigSchema = z
       const at = (...rest: (string | number)[]) => ['tenants', ti, ...rest];
       unique(t.id, at('id'));
       for (const [i, r] of t.resources.entries()) unique(r.clientId, at('resources', i, 'clientId'));
+      const restricted = t.allowLegacyIdentifierUris ? [] : t.resources;
+      for (const [i, r] of restricted.entries()) {
+        const context = { appId: r.clientId, tenantId: t.id, verifiedDomains: t.verifiedDomains };
+        for (const [u, uri] of r.identifierUris.entries()) {
+          if (isSecureIdentifierUri(uri, context)) continue;
+          ctx.addIssue({
+            code: 'custom',
+            path: at('resources', i, 'identifierUris', u),
+            message: `${uri} is refused by ${IDENTIFIER_URI_RULE}: use one of ${SECURE_IDENTIFIER_URI_FORMS.join(', ')} (here api://${r.clientId}), see ${IDENTIFIER_URI_PAGE}; or set tenants[${ti}].allowLegacyIdentifierUris: true to emulate a tenant created before the restriction`,
+          });
+        }
+      }
       for (const [i, a] of t.apps.entries()) unique(a.clientId, at('apps', i, 'clientId'));
       for (const [i, m] of t.managedIdentities.entries())
         unique(m.clientId, at('managedIdentities', i, 'clientId'));

@@ -1,7 +1,7 @@
 /**
  * The built-in dev seed of the Entra ID emulator: one tenant, the "pipeline"
- * app registration, the `api://tanuki-sts` resource API and two managed
- * identities. The GUIDs are fixed so scripts and docs can name them; the
+ * app registration, the `tanuki-sts` resource API (identifier URI
+ * `api://<its client ID>`) and two managed identities. The GUIDs are fixed so scripts and docs can name them; the
  * client secret is generated on first start and kept in the state dir (read it
  * from `handle.config`, never from here).
  *
@@ -21,8 +21,9 @@ export const FEDERATION_AUDIENCE = 'api://AzureADTokenExchange';
 export const DEV_TENANT_ID = '7f3c2a1e-4b5d-4e6f-8a9b-0c1d2e3f4a5b';
 export const DEV_PIPELINE_CLIENT_ID = '2b8e5f4a-1c3d-4e5f-9a6b-7c8d9e0f1a2b';
 export const DEV_PIPELINE_OBJECT_ID = '5d6e7f80-9a1b-4c2d-8e3f-4a5b6c7d8e9f';
-export const DEV_RESOURCE_URI = 'api://tanuki-sts';
 export const DEV_RESOURCE_CLIENT_ID = '9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d';
+/** The STS API's Application ID URI: Entra's default `api://<client ID>` (identifier-uris.ts). */
+export const DEV_RESOURCE_URI = `api://${DEV_RESOURCE_CLIENT_ID}`;
 export const DEV_RESOURCE_OBJECT_ID = '1e2f3a4b-5c6d-4e7f-9a8b-0c1d2e3f4a5c';
 export const DEV_ROLE = 'GitLab.Read';
 export const DEV_SYSTEM_MI_CLIENT_ID = '6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c';

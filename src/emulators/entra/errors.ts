@@ -42,7 +42,7 @@ export function aadstsBody(err: AadstsError, correlationId: string, traceId = ra
   };
 }
 
-// One factory per AADSTS code the emulator returns; statuses as in the issue and entra-id.md.
+// One factory per AADSTS code the emulator returns, with the HTTP status Entra ID answers it with.
 export const aadsts = {
   missingParameter: (p: string) =>
     new AadstsError(

@@ -1,6 +1,6 @@
 /**
  * Access tokens shaped as Entra issues them for app-only flows
- * (access-token-claims-reference.md, access-tokens.md; see entra-id.md):
+ * (Microsoft identity platform docs: access-token-claims-reference.md, access-tokens.md):
  *
  * |            | v1                               | v2                                |
  * |------------|----------------------------------|-----------------------------------|

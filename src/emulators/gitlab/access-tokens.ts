@@ -14,7 +14,7 @@ import { INVALID, type Params } from './http.ts';
 import { pageRequest, paginate } from './pagination.ts';
 import type { Resource } from './resources.ts';
 import { RESOURCE_BOT_SCOPES, RESOURCE_TOKEN_ACCESS_LEVELS } from './roles.ts';
-import { type GitlabStore, generateTokenValue, type TokenRecord } from './store.ts';
+import { type GitlabStore, generateTokenValue, type TokenFormat, type TokenRecord } from './store.ts';
 
 export interface TokenResult {
   status: number;
@@ -25,6 +25,8 @@ export interface TokenResult {
 export interface TokenSettings {
   maxTokenLifetimeDays: number;
   requireTokenExpiry: boolean;
+  /** How new token values look (`settings.tokenFormat`). */
+  tokenFormat: TokenFormat;
 }
 
 const LIST_SORTS = [
@@ -142,7 +144,7 @@ export function createResourceToken(
   }
 
   const bot = store.createBot(resource.type, resource.id, accessLevel, tokenName);
-  const value = generateTokenValue();
+  const value = generateTokenValue(settings.tokenFormat, bot.id);
   const token = store.addToken(value, {
     kind: resource.type,
     userId: bot.id,
@@ -233,7 +235,7 @@ export function rotate(
   } else if (settings.requireTokenExpiry) {
     expiry = addDays(today, 7);
   }
-  const value = generateTokenValue();
+  const value = generateTokenValue(settings.tokenFormat, old.userId);
   const record = store.addToken(value, {
     kind: old.kind,
     userId: old.userId,

@@ -117,27 +117,39 @@ const tokenRoutes = (type: ResourceType): Route[] => {
   ];
 };
 
+/**
+ * The GitLab version the emulator follows (README.md), as `GET /version` and
+ * `GET /metadata` answer it (`doc/api/metadata.md`; the recordings show
+ * `{"version":"19.1.1-ee","revision":…,"kas":{…},"enterprise":true}`).
+ */
+export const EMULATED_VERSION = '19.1.1';
+
+const metadata = () => ({
+  status: 200,
+  body: {
+    version: `${EMULATED_VERSION}-emulator`,
+    revision: 'emulator',
+    kas: { enabled: false, externalUrl: null, externalK8sProxyUrl: null, version: null },
+    enterprise: false,
+  },
+});
+
 export const ROUTES: Route[] = [
-  route('GET', '/version', () => ({
-    status: 200,
-    body: { version: '17.11.0-emulator', revision: 'emulator' },
-  })),
+  route('GET', '/version', metadata),
+  route('GET', '/metadata', metadata),
   route('GET', '/user', (c) => ({ status: 200, body: userEntity(c.ctx.baseUrl, c.caller.user, true) }), {
     extraScopes: ['read_user'],
   }),
   route('GET', '/projects/:id', (c) => {
     const r = resourceOf(c, 'project');
-    return {
-      status: 200,
-      body: projectEntity(c.ctx.store, c.ctx.baseUrl, r.project!, r.roleOf(c.caller.user)),
-    };
+    return { status: 200, body: projectEntity(c.ctx.store, c.ctx.baseUrl, r.project!, c.caller.user) };
   }),
   route('POST', '/projects', createProject),
   route('PUT', '/projects/:id', updateProject),
   route('PUT', '/projects/:id/transfer', transferProject),
   route('GET', '/groups/:id', (c) => {
     const r = resourceOf(c, 'group');
-    return { status: 200, body: groupEntity(c.ctx.store, c.ctx.baseUrl, r.group!) };
+    return { status: 200, body: groupEntity(c.ctx.store, c.ctx.baseUrl, r.group!, c.caller.user) };
   }),
   route('POST', '/groups', createGroup),
   route('PUT', '/groups/:id', updateGroup),
@@ -145,7 +157,7 @@ export const ROUTES: Route[] = [
   route('GET', '/projects/:id/repository/files/:file_path/raw', rawFile),
   route('GET', '/personal_access_tokens/self', (c) => ({
     status: 200,
-    body: personalTokenEntity(c.ctx.store, c.caller.token),
+    body: personalTokenEntity(c.ctx.store, c.caller.token, { lastUsedIps: true }),
   })),
   route('POST', '/personal_access_tokens/self/rotate', rotateSelf, { extraScopes: ['self_rotate'] }),
   route(
@@ -227,5 +239,5 @@ function rotateSelf(c: ApiCall): TokenResult {
     throw apiErrors.invalidParams(['expires_at is invalid']);
   }
   const { record, value } = rotate(c.ctx.store, c.ctx.settings, c.caller.token, expiresAt);
-  return { status: 200, body: personalTokenEntity(c.ctx.store, record, value) };
+  return { status: 200, body: personalTokenEntity(c.ctx.store, record, { value }) };
 }

@@ -38,6 +38,12 @@ export function basicTokenOf(req: IncomingMessage): string | undefined {
   return password === '' ? undefined : password;
 }
 
+/** The caller's address as GitLab records it in `last_used_ips` (IPv4-mapped IPv6 as IPv4). */
+export function clientIp(req: IncomingMessage): string | undefined {
+  const a = req.socket.remoteAddress;
+  return a?.startsWith('::ffff:') ? a.slice('::ffff:'.length) : a;
+}
+
 export type TokenProblem = 'unknown' | 'expired' | 'revoked' | 'no_user';
 
 /** The token's record and user, or why it cannot be used. */
@@ -52,12 +58,12 @@ export function resolveToken(store: GitlabStore, value: string | undefined): Cal
   return { token, user };
 }
 
-export function authenticateApi(store: GitlabStore, value: string | undefined): Caller {
+export function authenticateApi(store: GitlabStore, value: string | undefined, ip?: string): Caller {
   const r = resolveToken(store, value);
   if (r === 'expired') throw apiErrors.expired();
   if (r === 'revoked') throw apiErrors.revoked();
   if (typeof r === 'string') throw apiErrors.unauthorized();
-  store.touch(r.token);
+  store.touch(r.token, ip);
   return r;
 }
 

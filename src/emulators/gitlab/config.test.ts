@@ -82,13 +82,38 @@ describe('GitLab emulator seed', () => {
 });
 
 describe('GitLab emulator helpers', () => {
-  test('expires_at: calendar dates only, at most the maximum lifetime, after today', () => {
+  test('expires_at: calendar dates only, at most the maximum lifetime, today or later', () => {
     assert.equal(parseDate('2030-02-28'), '2030-02-28');
     assert.equal(parseDate('2030-02-30'), undefined);
     assert.equal(parseDate('2030-2-3'), undefined);
     assert.doesNotThrow(() => checkExpiry('2027-01-01', '2026-01-01', 365));
     assert.throws(() => checkExpiry('2027-01-02', '2026-01-01', 365), /Expires at must be before 2027-01-01/);
-    assert.throws(() => checkExpiry('2026-01-01', '2026-01-01', 365), /cannot be in the past/);
+    // Today is accepted as GitLab 17.11–19.1 accept it (the token is born inactive):
+    // recordings paths/{17.11.7,18.11.5,19.0.2}/TestGitlabClient_CreateAccessToken_And_Revoke.yaml.
+    assert.doesNotThrow(() => checkExpiry('2026-01-01', '2026-01-01', 365));
+    assert.throws(() => checkExpiry('2025-12-31', '2026-01-01', 365), /cannot be in the past/);
+  });
+
+  test('settings.tokenFormat: routable by default, legacy on request, anything else refused', () => {
+    assert.equal(resolveSeed(defaultGitlabSeed()).settings.tokenFormat, 'routable');
+    assert.equal(
+      resolveSeed({ ...defaultGitlabSeed(), settings: { tokenFormat: 'legacy' } }).settings.tokenFormat,
+      'legacy',
+    );
+    assert.throws(
+      () => resolveSeed({ ...defaultGitlabSeed(), settings: { tokenFormat: 'glpat' } }),
+      /settings\.tokenFormat/,
+    );
+    // A fixed seed token may have either shape.
+    for (const token of [
+      'glpat-aaaaaaaaaaaaaaaaaaaa',
+      'glpat-SeedSeedSeedSeedSeedSeedSeedSeed.01.0w0000000',
+    ]) {
+      const s = resolveSeed({
+        users: [{ username: 'x', admin: true, tokens: [{ name: 't', scopes: ['api'], token }] }],
+      });
+      assert.equal(s.users[0]!.tokens[0]!.value, token);
+    }
   });
 
   test('pagination: the last page, X-* headers and Link', () => {

@@ -8,9 +8,13 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GitlabSeedError } from './errors.ts';
 import { PERSONAL_SCOPES, parseAccessLevel } from './roles.ts';
+import type { TokenFormat } from './store.ts';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-/** GitLab's token format: the `glpat-` prefix and at least 20 characters. */
+/**
+ * A token value as GitLab accepts it: the `glpat-` prefix and at least 20 characters,
+ * so both `glpat-` + 20 (GitLab ≤ 17.x) and the routable `glpat-….01.…` (18.x) fit.
+ */
 const TOKEN_VALUE = /^glpat-[A-Za-z0-9_.-]{20,}$/;
 
 const tokenSeed = z.strictObject({
@@ -18,7 +22,10 @@ const tokenSeed = z.strictObject({
   name: z.string().min(1),
   /** Personal access token scopes (`api`, `read_api`, `read_repository`, …). */
   scopes: z.array(z.enum(PERSONAL_SCOPES as [string, ...string[]])).min(1),
-  /** A fixed token value; omitted: generated once and kept in `<stateDir>/seed-tokens.json`. */
+  /**
+   * A fixed token value, kept as given whatever `settings.tokenFormat` says; omitted:
+   * generated once (in `settings.tokenFormat`) and kept in `<stateDir>/seed-tokens.json`.
+   */
   token: z.string().regex(TOKEN_VALUE, 'must be glpat- followed by at least 20 characters').optional(),
   /** `YYYY-MM-DD`; omitted: never expires. */
   expires_at: z.string().regex(DATE, 'must be YYYY-MM-DD').optional(),
@@ -98,6 +105,13 @@ const settingsSeed = z.strictObject({
    * resolve too). Git over HTTP always follows redirects, as on GitLab.
    */
   movedProjects: z.enum(['redirect', 'not_found', 'follow']).optional(),
+  /**
+   * How new token values look. `routable` (default; GitLab 18.x and gitlab.com):
+   * `glpat-` + payload + `.01.` + 9 characters, 51–54 in all. `legacy` (GitLab ≤ 17.x):
+   * `glpat-` + 20 characters. Values already issued, and seed tokens with a fixed
+   * `token`, keep their value either way.
+   */
+  tokenFormat: z.enum(['routable', 'legacy']).optional(),
 });
 
 export const gitlabSeedSchema = z.strictObject({
@@ -159,6 +173,7 @@ export interface ResolvedSeed {
     maxTokenLifetimeDays: number;
     requireTokenExpiry: boolean;
     movedProjects: MovedProjectsMode;
+    tokenFormat: TokenFormat;
   };
 }
 
@@ -335,6 +350,7 @@ export function resolveSeed(raw: unknown): ResolvedSeed {
       maxTokenLifetimeDays: seed.settings?.maxTokenLifetimeDays ?? 365,
       requireTokenExpiry: seed.settings?.requireTokenExpiry ?? true,
       movedProjects: seed.settings?.movedProjects ?? 'redirect',
+      tokenFormat: seed.settings?.tokenFormat ?? 'routable',
     },
   };
 }

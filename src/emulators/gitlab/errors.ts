@@ -58,7 +58,21 @@ export class GitCommandError extends Error {
   override name = 'GitCommandError';
 }
 
-const INVALID_TOKEN_HEADER = 'Bearer realm="Protected by OAuth 2.0", error="invalid_token"';
+/**
+ * `api_guard.rb` answers an expired or revoked token as Rack::OAuth2's bearer
+ * `invalid_token` error: the body and a `WWW-Authenticate` challenge carrying the
+ * same description (recordings: `e2e/17.11.7/TestWithAdminUser_PAT_AdminUser_VaultRevokesToken.yaml`,
+ * gitlab.com `saas/TestWithGitlabUser_RotateToken.yaml`).
+ */
+function invalidToken(description: string): GitlabApiError {
+  return new GitlabApiError(
+    401,
+    { error: 'invalid_token', error_description: description },
+    {
+      'www-authenticate': `Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="${description}"`,
+    },
+  );
+}
 
 export const apiErrors = {
   unauthorized: () => new GitlabApiError(401, { message: '401 Unauthorized' }),
@@ -78,24 +92,8 @@ export const apiErrors = {
   /** `render_api_error!(message, 400)`: the message alone, without the `400 Bad request - ` prefix. */
   plain: (status: number, message: string) => new GitlabApiError(status, { message }),
   // api_guard.rb: RevokedError / ExpiredError → 401 invalid_token with these descriptions.
-  revoked: () =>
-    new GitlabApiError(
-      401,
-      {
-        error: 'invalid_token',
-        error_description: 'Token was revoked. You have to re-authorize from the user.',
-      },
-      { 'www-authenticate': INVALID_TOKEN_HEADER },
-    ),
-  expired: () =>
-    new GitlabApiError(
-      401,
-      {
-        error: 'invalid_token',
-        error_description: 'Token is expired. You can either do re-authorization or token refresh.',
-      },
-      { 'www-authenticate': INVALID_TOKEN_HEADER },
-    ),
+  revoked: () => invalidToken('Token was revoked. You have to re-authorize from the user.'),
+  expired: () => invalidToken('Token is expired. You can either do re-authorization or token refresh.'),
   /** api_guard.rb: InsufficientScopeError; `scope` lists the scopes that would have been enough. */
   insufficientScope: (scopes: string[]) =>
     new GitlabApiError(403, {

@@ -22,12 +22,16 @@ export function addDays(date: string, days: number): string {
 }
 
 /**
- * Checks an `expires_at` against today (the emulator's clock). GitLab does not
- * document a minimum; the emulator refuses today and earlier dates, since such
- * a token would already be expired (the message is the emulator's own).
+ * Checks an `expires_at` against today (the emulator's clock). Today is
+ * accepted, as GitLab 17.11–19.1 do: the token is created (201) already
+ * inactive (`"active": false`), since it stops working at 00:00 UTC that day
+ * (recordings of `ilijamt/vault-plugin-secrets-gitlab`,
+ * `tests/integration/testdata/paths/{17.11.7,18.11.5,19.0.2}/TestGitlabClient_CreateAccessToken_And_Revoke.yaml`).
+ * An earlier date is refused with the emulator's own message (GitLab documents
+ * no minimum).
  */
 export function checkExpiry(expiresAt: string, today: string, maxDays: number): void {
   const max = addDays(today, maxDays);
   if (expiresAt > max) throw apiErrors.badRequest(`Expires at must be before ${max}`);
-  if (expiresAt <= today) throw apiErrors.badRequest('Expires at cannot be in the past');
+  if (expiresAt < today) throw apiErrors.badRequest('Expires at cannot be in the past');
 }

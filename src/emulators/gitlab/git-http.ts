@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basicTokenOf, resolveToken } from './auth.ts';
+import { basicTokenOf, clientIp, resolveToken } from './auth.ts';
 import { sendText } from './http.ts';
 import { gitEnv, repoRelativePath, repositoriesRoot } from './repos.ts';
 import { DEVELOPER, REPORTER } from './roles.ts';
@@ -71,7 +71,7 @@ export function checkGitAccess(store: GitlabStore, req: IncomingMessage, git: Gi
   const canWrite = scopes.some((s) => s === 'api' || s === 'write_repository');
   if (!canRead && !canWrite)
     return { ok: false, status: 401, message: MESSAGES.accessDenied, headers: challenge };
-  store.touch(caller.token);
+  store.touch(caller.token, clientIp(req));
 
   const project = store.resolveProject(git.projectPath)?.resource;
   const role = project ? store.projectRole(caller.user, project) : 0;

@@ -1,6 +1,7 @@
 /** Small HTTP helpers (plain node:http, so every byte on the wire is the emulator's own). */
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type GitlabApiError, MalformedRequestError } from './errors.ts';
+import { MalformedRequestError } from './errors.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -127,10 +128,60 @@ export function sendNoContent(res: ServerResponse, headers: Record<string, strin
   res.end();
 }
 
-export function sendApiError(
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** A request id as GitLab's correlation ids look: a ULID (26 Crockford base-32 characters, time first). */
+export function newRequestId(nowMs = Date.now()): string {
+  let time = '';
+  for (let t = nowMs, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
+  let rand = '';
+  for (const b of randomBytes(16)) rand += CROCKFORD[b % 32];
+  return time + rand;
+}
+
+/**
+ * Headers GitLab sends on every REST API answer, as the recordings of 17.11–19.1
+ * show them (`ilijamt/vault-plugin-secrets-gitlab`, `tests/integration/testdata/`):
+ * `X-Request-Id` and `X-Gitlab-Meta` (the correlation id), `Vary: Origin`,
+ * `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN`; a success
+ * with a body gets `Cache-Control: max-age=0, private, must-revalidate` and Rack's
+ * weak `ETag` (the first 32 hex digits of the body's SHA-256), every other answer
+ * (204, errors, redirects, 429) `Cache-Control: no-cache`; successes also carry
+ * `Referrer-Policy: strict-origin-when-cross-origin`.
+ */
+export function apiAnswerHeaders(
+  requestId: string,
+  status: number,
+  payload?: string | Buffer,
+): Record<string, string> {
+  const ok = status >= 200 && status < 300;
+  const cacheable = ok && status !== 204 && payload !== undefined;
+  return {
+    'cache-control': cacheable ? 'max-age=0, private, must-revalidate' : 'no-cache',
+    ...(cacheable ? { etag: `W/"${createHash('sha256').update(payload).digest('hex').slice(0, 32)}"` } : {}),
+    ...(ok ? { 'referrer-policy': 'strict-origin-when-cross-origin' } : {}),
+    vary: 'Origin',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'SAMEORIGIN',
+    'x-gitlab-meta': JSON.stringify({ correlation_id: requestId, version: '1' }),
+    'x-request-id': requestId,
+  };
+}
+
+/** A JSON answer of the REST API with GitLab's headers (`apiAnswerHeaders`). */
+export function sendApiJson(
   res: ServerResponse,
-  err: GitlabApiError,
+  requestId: string,
+  status: number,
+  body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  sendJson(res, err.status, err.body, { ...headers, ...err.headers });
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    ...apiAnswerHeaders(requestId, status, text),
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
 }

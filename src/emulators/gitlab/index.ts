@@ -13,12 +13,12 @@ import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES }
 import type { AddressInfo } from 'node:net';
 import { handleAdminRequest } from './admin.ts';
 import { type ApiContext, matchRoute, runRoute } from './api.ts';
-import { apiTokenOf, authenticateApi } from './auth.ts';
+import { apiTokenOf, authenticateApi, clientIp, resolveToken } from './auth.ts';
 import { defaultGitlabSeed, loadSeedFile, resolveSeed } from './config.ts';
 import { apiErrors, GitlabApiError, GitlabRedirect, GitlabSeedError } from './errors.ts';
 import { Faults, RateLimiter, Stats } from './faults.ts';
 import { handleGitRequest, parseGitPath } from './git-http.ts';
-import { sendApiError, sendJson, sendText } from './http.ts';
+import { apiAnswerHeaders, newRequestId, sendApiJson, sendJson, sendText } from './http.ts';
 import { createPersister, loadSnapshot, readSeedTokens, writeSeedTokens } from './persist.ts';
 import { ensureRepository } from './repos.ts';
 import { GitlabStore, generateTokenValue, sha256Hex } from './store.ts';
@@ -58,7 +58,7 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
   const admins = [...seed.users].sort((a, b) => Number(b.admin) - Number(a.admin));
   for (const user of admins) {
     for (const t of user.tokens) {
-      const value = t.value ?? saved[t.key] ?? generateTokenValue();
+      const value = t.value ?? saved[t.key] ?? generateTokenValue(seed.settings.tokenFormat, user.id);
       values[t.key] = value;
       store.addToken(value, {
         kind: 'personal',
@@ -115,8 +115,15 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
     baseUrl: '',
   };
 
-  /** Latency, then a dropped connection, a burst 429 or an error status. True when answered. */
-  const injectFaults = async (req: IncomingMessage, res: ServerResponse, json: boolean): Promise<boolean> => {
+  /**
+   * Latency, then a dropped connection, a burst 429 or an error status. True when
+   * answered. `requestId`: an API request's id, for GitLab's headers (none for git).
+   */
+  const injectFaults = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string | undefined,
+  ): Promise<boolean> => {
     const latency = faults.latencyMs();
     if (latency > 0) await new Promise((r) => setTimeout(r, latency));
     const d = faults.decide();
@@ -126,28 +133,42 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
       return true;
     }
     if (d.kind === 'burst429') {
-      sendText(res, 429, 'Retry later\n', { 'retry-after': String(d.retryAfterSeconds) });
+      sendText(res, 429, 'Retry later\n', {
+        ...(requestId ? apiAnswerHeaders(requestId, 429) : {}),
+        'retry-after': String(d.retryAfterSeconds),
+      });
       return true;
     }
     const text = `${d.status} ${STATUS_CODES[d.status] ?? 'Error'}`;
-    if (json) sendJson(res, d.status, { message: text });
+    if (requestId) sendApiJson(res, requestId, d.status, { message: text });
     else sendText(res, d.status, text);
     return true;
   };
 
   const handleApi = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     const method = req.method ?? 'GET';
+    const requestId = newRequestId();
     const matched = matchRoute(method, url.pathname.slice('/api/v4'.length));
     stats.countApi(matched.route ? `${method} ${matched.route.template}` : `${method} (unmatched)`);
     res.on('finish', () => stats.countStatus(res.statusCode));
-    if (faults.applies(url.pathname, false) && (await injectFaults(req, res, true))) return;
+    if (faults.applies(url.pathname, false) && (await injectFaults(req, res, requestId))) return;
 
     const tokenValue = apiTokenOf(req, url.searchParams);
     const limit = faults.config.rateLimit !== undefined ? faults.config.rateLimit : seed.settings.rateLimit;
     let limitHeaders: Record<string, string> = {};
     if (limit) {
-      const outcome = tokenValue
-        ? rateLimiter.check(`t:${sha256Hex(tokenValue)}`, 'throttle_authenticated_api', limit, Date.now())
+      // Rack::Attack throttles by user when the token authenticates, else by address:
+      // a revoked, expired or unknown token counts as unauthenticated (gitlab.com's 401
+      // for a revoked token carries `RateLimit-Name: throttle_unauthenticated_api`,
+      // recording `saas/TestWithGitlabUser_RotateToken.yaml`).
+      const valid = typeof resolveToken(store, tokenValue) !== 'string';
+      const outcome = valid
+        ? rateLimiter.check(
+            `t:${sha256Hex(tokenValue as string)}`,
+            'throttle_authenticated_api',
+            limit,
+            Date.now(),
+          )
         : rateLimiter.check(
             `ip:${req.socket.remoteAddress}`,
             'throttle_unauthenticated_api',
@@ -155,7 +176,12 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
             Date.now(),
           );
       limitHeaders = outcome.headers;
-      if (outcome.limited) return sendText(res, 429, 'Retry later\n', limitHeaders);
+      if (outcome.limited) {
+        return sendText(res, 429, 'Retry later\n', {
+          ...limitHeaders,
+          ...apiAnswerHeaders(requestId, 429),
+        });
+      }
     }
 
     try {
@@ -164,27 +190,37 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
           ? apiErrors.methodNotAllowed()
           : new GitlabApiError(404, { error: '404 Not Found' });
       }
-      const caller = authenticateApi(store, tokenValue);
+      const caller = authenticateApi(store, tokenValue, clientIp(req));
       const result = await runRoute(ctx, req, url, matched, caller);
       const headers = { ...limitHeaders, ...result.headers };
       if (result.raw) {
-        res.writeHead(result.status, { 'content-length': result.raw.length, ...headers });
+        res.writeHead(result.status, {
+          'content-length': result.raw.length,
+          ...headers,
+          ...apiAnswerHeaders(requestId, result.status, result.raw),
+        });
         res.end(result.raw);
       } else if (result.body === undefined) {
-        res.writeHead(result.status, headers);
+        res.writeHead(result.status, { ...headers, ...apiAnswerHeaders(requestId, result.status) });
         res.end();
       } else {
-        sendJson(res, result.status, result.body, headers);
+        sendApiJson(res, requestId, result.status, result.body, headers);
       }
     } catch (err) {
       if (err instanceof GitlabRedirect) {
-        return sendText(res, 301, err.message, { ...limitHeaders, location: err.location });
+        return sendText(res, 301, err.message, {
+          ...limitHeaders,
+          ...apiAnswerHeaders(requestId, 301),
+          location: err.location,
+        });
       }
-      if (err instanceof GitlabApiError) return sendApiError(res, err, limitHeaders);
+      if (err instanceof GitlabApiError) {
+        return sendApiJson(res, requestId, err.status, err.body, { ...limitHeaders, ...err.headers });
+      }
       process.stderr.write(
         `gitlab emulator: ${method} ${matched.route?.template ?? '?'} failed: ${(err as Error).message}\n`,
       );
-      sendJson(res, 500, { message: '500 Internal Server Error' }, limitHeaders);
+      sendApiJson(res, requestId, 500, { message: '500 Internal Server Error' }, limitHeaders);
     }
   };
 
@@ -209,7 +245,7 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
     const git = parseGitPath(path, url.searchParams);
     if (git) {
       stats.countGit(`${req.method} ${git.action}`);
-      if (faults.applies(path, true) && (await injectFaults(req, res, false))) return;
+      if (faults.applies(path, true) && (await injectFaults(req, res, undefined))) return;
       return handleGitRequest(store, o.stateDir, req, res, git, url.search.slice(1));
     }
     sendText(res, 404, 'Not Found');

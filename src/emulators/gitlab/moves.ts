@@ -103,8 +103,7 @@ function takenByOther(store: GitlabStore, fullPath: string, self: Project | Grou
 }
 
 function projectAnswer(c: ApiCall, project: Project, status: number): ApiResult {
-  const role = c.ctx.store.projectRole(c.caller.user, project);
-  return { status, body: projectEntity(c.ctx.store, c.ctx.baseUrl, project, role) };
+  return { status, body: projectEntity(c.ctx.store, c.ctx.baseUrl, project, c.caller.user) };
 }
 
 // ------------------------------------------------------------------ projects
@@ -148,6 +147,7 @@ export async function createProject(c: ApiCall): Promise<ApiResult> {
     description: p.description ?? '',
     namespaceId: namespace.id,
     hasRepository: false,
+    creatorId: c.caller.user.id,
   });
   if (readme) {
     await createRepository(c.ctx.stateDir, project.id, { 'README.md': `# ${name}\n` });
@@ -283,7 +283,7 @@ export function createGroup(c: ApiCall): ApiResult {
   });
   group.members.set(user.id, OWNER);
   store.onChange();
-  return { status: 201, body: groupEntity(store, c.ctx.baseUrl, group) };
+  return { status: 201, body: groupEntity(store, c.ctx.baseUrl, group, c.caller.user) };
 }
 
 /**
@@ -315,7 +315,7 @@ export function updateGroup(c: ApiCall): ApiResult {
   if (p.description !== undefined) group.description = p.description;
   if (p.path !== undefined) store.moveGroup(group, parent, p.path);
   else store.onChange();
-  return { status: 200, body: groupEntity(store, c.ctx.baseUrl, group) };
+  return { status: 200, body: groupEntity(store, c.ctx.baseUrl, group, c.caller.user) };
 }
 
 /**
@@ -349,5 +349,5 @@ export function transferGroup(c: ApiCall): ApiResult {
   if (parent && store.isSelfOrDescendant(group, parent))
     throw fail('Cannot transfer group to one of its subgroup.');
   store.moveGroup(group, parent, leaf);
-  return { status: 201, body: groupEntity(store, c.ctx.baseUrl, group) };
+  return { status: 201, body: groupEntity(store, c.ctx.baseUrl, group, c.caller.user) };
 }

@@ -24,7 +24,15 @@ export const DEVELOPER = 30;
 export const MAINTAINER = 40;
 export const OWNER = 50;
 
-/** Scopes a project or group access token may carry (`Gitlab::Auth.resource_bot_scopes`). */
+/**
+ * Scopes a project or group access token may carry (`Gitlab::Auth.resource_bot_scopes`,
+ * the values the token APIs validate against), as of GitLab 19.x
+ * (`doc/security/tokens/access_token_scopes.md`): `manage_runner` (17.1), `self_rotate`
+ * (17.9), `read_virtual_registry`/`write_virtual_registry` (18.0), `mcp` (18.5:
+ * gitlab-org/gitlab#554826, !207062). GitLab's UI offers `mcp` only to OAuth applications
+ * and fine-grained tokens, and its MCP endpoint refuses other token kinds (!261131); the
+ * emulator accepts it at the token APIs and has no MCP endpoint.
+ */
 export const RESOURCE_BOT_SCOPES: readonly string[] = [
   'api',
   'read_api',
@@ -39,6 +47,7 @@ export const RESOURCE_BOT_SCOPES: readonly string[] = [
   'ai_features',
   'k8s_proxy',
   'self_rotate',
+  'mcp',
   'read_observability',
   'write_observability',
 ];
@@ -65,9 +74,4 @@ export function parseAccessLevel(value: unknown): number | undefined {
     return (ACCESS_LEVELS as Record<string, number>)[key];
   }
   return undefined;
-}
-
-export function accessLevelName(level: number): string {
-  for (const [name, n] of Object.entries(ACCESS_LEVELS)) if (n === level) return name;
-  return String(level);
 }

@@ -12,6 +12,7 @@
  * drops the redirects of that path and below it (`delete_conflicting_redirects`).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import type { ResolvedSeed } from './config.ts';
 import { OWNER } from './roles.ts';
 
@@ -55,6 +56,8 @@ export interface Project {
   createdAt: string;
   /** The full path in the seed; null when created through the API. */
   seedPath: string | null;
+  /** Who created it through the API (`creator_id`); seed projects: none (the first admin is shown). */
+  creatorId?: number;
 }
 
 /** An old full path that still leads to a moved project or group (GitLab's `RedirectRoute`). */
@@ -85,6 +88,8 @@ export interface TokenRecord {
   expiresAt: string | null;
   revoked: boolean;
   lastUsedAt: string | null;
+  /** The addresses it was last used from, oldest first, at most 5 (`last_used_ips`); absent in older state files. */
+  lastUsedIps?: string[];
   sha256: string;
   /** The project/group of a resource access token. */
   resourceId: number | null;
@@ -118,6 +123,7 @@ export interface SavedProject {
   createdAt: string;
   seedPath: string | null;
   hasRepository: boolean;
+  creatorId?: number;
   members: Array<[number, number]>;
 }
 
@@ -141,9 +147,33 @@ export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-/** `glpat-` and 20 random URL-safe characters, like GitLab's tokens. */
-export function generateTokenValue(): string {
-  return `glpat-${randomBytes(15).toString('base64url')}`;
+/**
+ * How new token values look (seed `settings.tokenFormat`): `routable`, as GitLab
+ * 18.x and gitlab.com issue them, or `legacy`, `glpat-` + 20 characters (GitLab ≤ 17.x).
+ */
+export type TokenFormat = 'routable' | 'legacy';
+
+const BASE36_LENGTH = 2;
+const BASE36_CRC = 7;
+
+/**
+ * A new token value. `routable` (GitLab's `Authn::TokenField::Generator::RoutableToken`,
+ * decoded from the public recordings of 18.11.2 and gitlab.com,
+ * `ilijamt/vault-plugin-secrets-gitlab` `tests/integration/testdata/tokens.18.11.2.json`
+ * at commit 4cb03d8 and `saas/TestWithGitlabUser_RotateToken.yaml`): `glpat-`, then base64url of 16 random
+ * bytes + `o:<organization id>\nu:<user id>` (base 36) + that text's length as one
+ * byte, then `.01.`, the base64url part's length in 2 base-36 digits and the CRC-32 of
+ * everything before them in 7: 51 characters for a user id below 36, 54 up to 46655.
+ * `legacy`: `glpat-` and 20 random URL-safe characters.
+ */
+export function generateTokenValue(format: TokenFormat = 'routable', userId = 1): string {
+  if (format === 'legacy') return `glpat-${randomBytes(15).toString('base64url')}`;
+  const routing = Buffer.from(`o:1\nu:${userId.toString(36)}`, 'latin1');
+  const payload = Buffer.concat([randomBytes(16), routing, Buffer.from([routing.length])]).toString(
+    'base64url',
+  );
+  const head = `glpat-${payload}.01.${payload.length.toString(36).padStart(BASE36_LENGTH, '0')}`;
+  return `${head}${crc32(head).toString(36).padStart(BASE36_CRC, '0')}`;
 }
 
 /** The first bot user id: far above seed ids. */
@@ -348,6 +378,36 @@ export class GitlabStore {
     return Math.max(inherited, project.members.get(user.id) ?? 0);
   }
 
+  /**
+   * The highest membership of `user` in `group` or an ancestor, ignoring the
+   * admin override (GitLab's `highest_group_member`: an administrator who is
+   * not a member has none). 0: none.
+   */
+  groupMembership(user: User, group: Group): number {
+    let level = 0;
+    for (
+      let g: Group | undefined = group;
+      g;
+      g = g.parentId === null ? undefined : this.groups.get(g.parentId)
+    ) {
+      level = Math.max(level, g.members.get(user.id) ?? 0);
+    }
+    return level;
+  }
+
+  /** The first administrator among the seed users (shown as `creator_id` of seed projects). */
+  firstAdminId(): number {
+    for (const u of this.seed.users) if (u.admin) return u.id;
+    return this.seed.users[0]?.id ?? 1;
+  }
+
+  /** Whether the project's first commit had a `README.md` (seed files; API-created projects get one). */
+  hasReadme(project: Project): boolean {
+    if (!project.hasRepository) return false;
+    const seeded = this.seed.projects.find((p) => p.id === project.id && p.path === project.seedPath);
+    return seeded?.repositoryFiles ? 'README.md' in seeded.repositoryFiles : true;
+  }
+
   groupPath(groupId: number): string {
     return this.groups.get(groupId)?.path ?? '';
   }
@@ -363,8 +423,10 @@ export class GitlabStore {
     return !t.revoked && !this.isExpired(t);
   }
 
-  touch(t: TokenRecord): void {
+  /** Records a use: `last_used_at`, and the caller's address in `last_used_ips` (the last 5, distinct). */
+  touch(t: TokenRecord, ip?: string): void {
     t.lastUsedAt = this.nowIso();
+    if (ip) t.lastUsedIps = [...(t.lastUsedIps ?? []).filter((x) => x !== ip), ip].slice(-5);
   }
 
   // ------------------------------------------------------------------ changes
@@ -431,6 +493,7 @@ export class GitlabStore {
     description: string;
     namespaceId: number;
     hasRepository: boolean;
+    creatorId?: number;
   }): Project {
     const project: Project = {
       ...fields,
@@ -592,6 +655,7 @@ export class GitlabStore {
         createdAt: p.createdAt,
         seedPath: p.seedPath,
         hasRepository: p.hasRepository,
+        ...(p.creatorId === undefined ? {} : { creatorId: p.creatorId }),
         members: humans(p.members),
       })),
       redirects: [...this.redirects.values()],
@@ -721,6 +785,7 @@ export class GitlabStore {
         description: p.description,
         namespaceId: p.namespaceId,
         createdAt: p.createdAt,
+        ...(p.creatorId === undefined ? {} : { creatorId: p.creatorId }),
       });
       this.projects.set(project.id, project);
       this.projectsByPath.set(project.path.toLowerCase(), project);

@@ -2,10 +2,10 @@
  * A minimal `tanuki-sts` with only the client commands, for tests that need
  * to run the CLI as a separate process (git runs the credential helper that
  * way) without depending on the rest of the binary.
- * Run: node --import tsx src/client/cli-entry.testutil.ts <command> …
+ * Run: node --import tsx test/helpers/cli-entry.ts <command> …
  */
 import { Command, CommanderError } from 'commander';
-import { registerClientCommands } from '../cli/commands/client.ts';
+import { registerClientCommands } from '../../src/cli/commands/client.ts';
 
 const program = new Command('tanuki-sts').exitOverride();
 registerClientCommands(program);

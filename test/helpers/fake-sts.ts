@@ -4,6 +4,7 @@
  * script of responses.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../../src/util/oauth-urns.ts';
 
 export interface FakeAnswer {
   status: number;
@@ -30,7 +31,7 @@ export function okToken(
     status: 200,
     body: {
       access_token: token,
-      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      issued_token_type: TOKEN_TYPE_ACCESS_TOKEN,
       token_type: 'Bearer',
       expires_in: expiresIn,
       scope,
@@ -65,8 +66,8 @@ export async function startFakeSts(): Promise<FakeSts> {
       issuer: fake.url,
       token_endpoint: `${fake.url}/token`,
       revocation_endpoint: `${fake.url}/revoke`,
-      grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
-      azure_scope: 'api://tanuki-sts/.default',
+      grant_types_supported: [GRANT_TYPE_TOKEN_EXCHANGE],
+      azure_scope: 'api://2f5b4a0e-8c1d-4f8e-9a7b-3c2d1e0f9a8b/.default',
       gitlab_url: 'https://gitlab.example.com',
       ...fake.metadata,
     });

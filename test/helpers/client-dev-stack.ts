@@ -2,7 +2,7 @@
  * Helpers for the client's end-to-end tests (test/e2e/client-*.test.ts):
  * start `tanuki-sts dev` once per file, run the CLI as a user would (child
  * processes with NODE_EXTRA_CA_CERTS and a throwaway HOME), and record every
- * child's output so a test can prove no token leaked.
+ * child's output so a test can prove no token leaked (src/util/token-patterns.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,26 +11,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, fetch as undiciFetch } from 'undici';
+import type { DevJson } from '../../src/cli/dev-stack.ts';
+import { findToken } from '../../src/util/token-patterns.ts';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const BIN = join(REPO_ROOT, 'bin', 'tanuki-sts.js');
-
-export interface DevJson {
-  caFile: string;
-  entra: {
-    authorityHost: string;
-    tenantId: string;
-    clientId: string;
-    clientSecret: string;
-    scope: string;
-    certificatePath?: string;
-    imdsUrl: string;
-    managedIdentityClientId?: string;
-    oidcIssuer: string;
-  };
-  gitlab: { url: string; adminToken: string; project: string };
-  sts: { url: string; config: string };
-}
 
 export interface Stack {
   dir: string;
@@ -167,12 +152,6 @@ export function git(args: string[], opts: RunOptions): Promise<RunResult> {
   return run(args, opts, 'git');
 }
 
-const TOKEN_SHAPES = [
-  /glpat-[A-Za-z0-9_-]{6,}/,
-  /\bgl[a-z]{2,8}-[A-Za-z0-9_-]{10,}/,
-  /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/,
-];
-
 /** Outputs that show a token, or one of the given secrets, where none may appear. */
 export function leaks(secrets: string[]): string[] {
   const found: string[] = [];
@@ -180,7 +159,7 @@ export function leaks(secrets: string[]): string[] {
     const places: Array<[string, string]> = [['stderr', r.stderr]];
     if (!r.tokenOnStdout) places.push(['stdout', r.stdout]);
     for (const [where, text] of places) {
-      for (const re of TOKEN_SHAPES) if (re.test(text)) found.push(`${r.args.join(' ')}: ${where} has ${re}`);
+      if (findToken(text) !== undefined) found.push(`${r.args.join(' ')}: ${where} has a token`);
       for (const s of secrets)
         if (s && text.includes(s)) found.push(`${r.args.join(' ')}: ${where} has a secret`);
     }
