@@ -299,20 +299,28 @@ function listFilters(params: Params): ListFilters {
   const expiresMs = (t: TokenRecord) =>
     t.expiresAt === null ? null : Date.parse(`${t.expiresAt}T00:00:00Z`);
   return {
+    // Cheapest tests first, and dates parsed only when a date filter asks: a project with tens of
+    // thousands of tokens (the bench) is listed by name for every revocation.
     match(t, store) {
+      if (search !== undefined && !matchesSearch(t, search)) return false;
+      if (revokedRaw !== undefined && t.revoked !== (revokedRaw === 'true')) return false;
       if (state === 'active' && !store.isActive(t)) return false;
       if (state === 'inactive' && store.isActive(t)) return false;
-      if (revokedRaw !== undefined && t.revoked !== (revokedRaw === 'true')) return false;
-      if (search !== undefined && !matchesSearch(t.name, search)) return false;
-      const created = Date.parse(t.createdAt);
-      if (createdAfter !== undefined && created < createdAfter) return false;
-      if (createdBefore !== undefined && created > createdBefore) return false;
-      const exp = expiresMs(t);
-      if (expiresAfter !== undefined && (exp === null || exp < expiresAfter)) return false;
-      if (expiresBefore !== undefined && (exp === null || exp >= expiresBefore)) return false;
-      const used = t.lastUsedAt === null ? null : Date.parse(t.lastUsedAt);
-      if (lastUsedAfter !== undefined && (used === null || used < lastUsedAfter)) return false;
-      if (lastUsedBefore !== undefined && (used === null || used > lastUsedBefore)) return false;
+      if (createdAfter !== undefined || createdBefore !== undefined) {
+        const created = Date.parse(t.createdAt);
+        if (createdAfter !== undefined && created < createdAfter) return false;
+        if (createdBefore !== undefined && created > createdBefore) return false;
+      }
+      if (expiresAfter !== undefined || expiresBefore !== undefined) {
+        const exp = expiresMs(t);
+        if (expiresAfter !== undefined && (exp === null || exp < expiresAfter)) return false;
+        if (expiresBefore !== undefined && (exp === null || exp >= expiresBefore)) return false;
+      }
+      if (lastUsedAfter !== undefined || lastUsedBefore !== undefined) {
+        const used = t.lastUsedAt === null ? null : Date.parse(t.lastUsedAt);
+        if (lastUsedAfter !== undefined && (used === null || used < lastUsedAfter)) return false;
+        if (lastUsedBefore !== undefined && (used === null || used > lastUsedBefore)) return false;
+      }
       return true;
     },
     sort: sortKey === undefined ? undefined : sorter(sortKey),
@@ -324,9 +332,22 @@ function listFilters(params: Params): ListFilters {
  * (`lib/gitlab/sql/pattern.rb`): a case-insensitive substring match from 3
  * characters on, an exact (case-insensitive) match for shorter queries.
  */
-function matchesSearch(name: string, query: string): boolean {
-  const n = name.toLowerCase();
+function matchesSearch(t: TokenRecord, query: string): boolean {
+  // A name shorter than the query cannot contain it: no lower-casing needed.
+  if (t.name.length < query.length) return false;
+  const n = lowerName(t);
   return query.length >= 3 ? n.includes(query) : n === query;
+}
+
+/** Token names never change: lower-case each once, not on every listing (the STS lists by name for every revocation). */
+const lowerNames = new WeakMap<TokenRecord, string>();
+function lowerName(t: TokenRecord): string {
+  let n = lowerNames.get(t);
+  if (n === undefined) {
+    n = t.name.toLowerCase();
+    lowerNames.set(t, n);
+  }
+  return n;
 }
 
 function sorter(key: string): (a: TokenRecord, b: TokenRecord) => number {
