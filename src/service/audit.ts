@@ -85,11 +85,27 @@ export function createAuditSink(options: { file?: string; destination?: NodeJS.W
     write(event) {
       logger.info({ audit: true, ...redactFreeText(event) });
     },
-    close: () =>
-      new Promise((resolve) => {
-        logger.flush(() => resolve());
-      }),
+    close: async () => {
+      // A file opens asynchronously: wait for it, flush, then end it, so nothing is written
+      // (or opened) after close() resolved, e.g. into a folder that is about to go away.
+      const file = !options.destination && options.file ? (dest as unknown as SonicBoomLike) : undefined;
+      if (file && file.fd < 0) await new Promise<void>((resolve) => file.once('ready', () => resolve()));
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      if (file) {
+        await new Promise<void>((resolve) => {
+          file.once('close', () => resolve());
+          file.end();
+        });
+      }
+    },
   };
+}
+
+/** The parts of pino's file destination (sonic-boom) that close() uses. */
+interface SonicBoomLike {
+  fd: number;
+  once(event: 'ready' | 'close', listener: () => void): unknown;
+  end(): void;
 }
 
 /**

@@ -4,14 +4,12 @@
  * on stderr, not a failure; the secure default gives no warning.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { type CliRun, runCli } from '../../../test/helpers/run-cli.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'check-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -40,23 +38,8 @@ policies:
   return file;
 }
 
-function checkConfig(file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'bin/tanuki-sts.js'), 'check-config', '--config', file],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function checkConfig(file: string): Promise<CliRun> {
+  return runCli(['check-config', '--config', file]);
 }
 
 describe('tanuki-sts check-config: Application ID URIs', () => {

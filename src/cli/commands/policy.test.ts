@@ -3,14 +3,11 @@
  * a temporary config (whose GitLab token variable is unset) and claims files.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+import { type CliRun, runCli } from '../../../test/helpers/run-cli.ts';
 
 const CONFIG = `
 server: { publicUrl: https://sts.example.com }
@@ -57,25 +54,12 @@ const GITLAB_CI = {
   sub: 'project_path:platform/app:ref_type:branch:ref:main',
 };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function cli(args: string[]): Promise<Run> {
-  const argv = [join(ROOT, 'bin/tanuki-sts.js'), 'policy', 'test', ...args];
   const env = { ...process.env };
   delete env.TANUKI_TEST_UNSET_GITLAB_TOKEN;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(['policy', 'test', ...args], env);
 }
 
 describe('tanuki-sts policy test (e2e)', { concurrency: true }, () => {

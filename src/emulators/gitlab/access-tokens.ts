@@ -134,14 +134,7 @@ export function createResourceToken(
   const tokenScopes = scopes as string[];
   if (tokenName.trim() === '') throw apiErrors.badRequest("Name can't be blank");
   if (tokenScopes.length === 0) throw apiErrors.badRequest("Scopes can't be blank");
-  const today = store.today();
-  let expiry: string | null = null;
-  if (expiresAt) {
-    checkExpiry(expiresAt, today, settings.maxTokenLifetimeDays);
-    expiry = expiresAt;
-  } else if (settings.requireTokenExpiry) {
-    expiry = addDays(today, settings.maxTokenLifetimeDays);
-  }
+  const expiry = tokenExpiry(store, settings, expiresAt, settings.maxTokenLifetimeDays);
 
   const bot = store.createBot(resource.type, resource.id, accessLevel, tokenName);
   const value = generateTokenValue(settings.tokenFormat, bot.id);
@@ -227,14 +220,8 @@ export function rotate(
   old: TokenRecord,
   expiresAt: string | undefined,
 ): { record: TokenRecord; value: string } {
-  const today = store.today();
-  let expiry: string | null = null;
-  if (expiresAt) {
-    checkExpiry(expiresAt, today, settings.maxTokenLifetimeDays);
-    expiry = expiresAt;
-  } else if (settings.requireTokenExpiry) {
-    expiry = addDays(today, 7);
-  }
+  // A rotation without `expires_at` defaults to a week (RotateService::EXPIRATION_PERIOD).
+  const expiry = tokenExpiry(store, settings, expiresAt, 7);
   const value = generateTokenValue(settings.tokenFormat, old.userId);
   const record = store.addToken(value, {
     kind: old.kind,
@@ -367,4 +354,19 @@ function sorter(key: string): (a: TokenRecord, b: TokenRecord) => number {
     const c = x < y ? -1 : x > y ? 1 : a.id - b.id;
     return desc ? -c : c;
   };
+}
+
+/** The `expires_at` a new or rotated token gets: the one asked for (checked), or the default when expiry is required. */
+function tokenExpiry(
+  store: GitlabStore,
+  settings: TokenSettings,
+  expiresAt: string | undefined,
+  defaultDays: number,
+): string | null {
+  const today = store.today();
+  if (expiresAt) {
+    checkExpiry(expiresAt, today, settings.maxTokenLifetimeDays);
+    return expiresAt;
+  }
+  return settings.requireTokenExpiry ? addDays(today, defaultDays) : null;
 }

@@ -99,8 +99,9 @@ export function sendJson(
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
+  /** The body already serialised (when the headers needed it). */
+  text: string = JSON.stringify(body),
 ): void {
-  const text = JSON.stringify(body);
   res.writeHead(status, {
     ...headers,
     'content-type': 'application/json',
@@ -177,11 +178,5 @@ export function sendApiJson(
   headers: Record<string, string> = {},
 ): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    ...apiAnswerHeaders(requestId, status, text),
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
+  sendJson(res, status, body, { ...headers, ...apiAnswerHeaders(requestId, status, text) }, text);
 }
