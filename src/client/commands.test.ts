@@ -3,26 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { type FakeSts, okToken, startFakeSts } from '../../test/helpers/fake-sts.ts';
-import { type ClientIo, helperCommand, runExec, runGitCredential, runRevoke, runToken } from './commands.ts';
+import { captureIo, FAKE_SUBJECT, type FakeSts, okToken, startFakeSts } from '../../test/helpers/fake-sts.ts';
+import { helperCommand, runExec, runGitCredential, runRevoke, runToken } from './commands.ts';
 
-const SUBJECT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlc2ln';
+const SUBJECT = FAKE_SUBJECT;
 
-function io(env: Record<string, string | undefined>, stdin = ''): ClientIo & { out: string; err: string } {
-  const o = {
-    env,
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-    readStdin: async () => stdin,
-  };
-  return o;
-}
+const io = captureIo;
 
 describe('client commands against a fake STS', () => {
   let fake: FakeSts;

@@ -4,6 +4,7 @@
  * script of responses.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { ClientIo } from '../../src/client/commands.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../../src/util/oauth-urns.ts';
 
 export interface FakeAnswer {
@@ -84,4 +85,27 @@ export async function startFakeSts(): Promise<FakeSts> {
   const addr = app.server.address();
   fake.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   return fake;
+}
+
+/** A well-formed (unsigned) subject JWT: the fake STS does not verify it. */
+export const FAKE_SUBJECT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlc2ln';
+
+/** The client commands' I/O, captured: what they printed to stdout and stderr, with a fixed stdin. */
+export function captureIo(
+  env: Record<string, string | undefined>,
+  stdin = '',
+): ClientIo & { out: string; err: string } {
+  const o = {
+    env,
+    out: '',
+    err: '',
+    stdout: (t: string) => {
+      o.out += t;
+    },
+    stderr: (t: string) => {
+      o.err += t;
+    },
+    readStdin: async () => stdin,
+  };
+  return o;
 }

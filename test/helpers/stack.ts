@@ -14,6 +14,7 @@ import { createMemoryAuditSink } from '../../src/service/audit.ts';
 import { type StsHandle, startSts } from '../../src/service/server.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN } from '../../src/util/oauth-urns.ts';
 import { findToken } from '../../src/util/token-patterns.ts';
+import { azureToken } from './azure.ts';
 
 export const PROJECT = 'platform/internal-lib';
 
@@ -168,4 +169,16 @@ export function assertNoSecrets(texts: string[], label = 'output'): void {
     if (findToken(t) !== undefined)
       throw new Error(`${label} contains a token: ${t.slice(0, 200).replace(/[A-Za-z0-9_-]{30,}/g, '[…]')}`);
   }
+}
+
+/** An Entra token for the STS, as the dev pipeline app gets it with its client secret (real @azure/identity). */
+export function pipelineToken(s: Stack): Promise<string> {
+  return azureToken({
+    caFile: s.entra.caFile,
+    authorityHost: s.entra.url,
+    tenantId: s.seed.tenantId,
+    clientId: s.seed.pipelineClientId,
+    clientSecret: s.seed.pipelineClientSecret,
+    scope: `${s.seed.resourceUri}/.default`,
+  });
 }

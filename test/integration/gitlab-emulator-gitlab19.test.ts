@@ -17,7 +17,7 @@ import type { GitlabSeedInput } from '../../src/emulators/gitlab/config.ts';
 import { type GitlabEmulatorHandle, startGitlabEmulator } from '../../src/emulators/gitlab/index.ts';
 import { redactTokens } from '../../src/service/audit.ts';
 import { findToken } from '../../src/util/token-patterns.ts';
-import { utcDate } from '../../src/util/utc-date.ts';
+import { dayUtc, http, type Json } from '../helpers/gitlab-http.ts';
 import { assertNoSecrets } from '../helpers/stack.ts';
 
 /** Seed tokens with fixed values: one in each format, kept as given. */
@@ -69,42 +69,6 @@ function seed(extra: Partial<GitlabSeedInput> = {}): GitlabSeedInput {
     ],
     ...extra,
   };
-}
-
-function dayUtc(offsetDays: number): string {
-  return utcDate(Date.now() + offsetDays * 86_400_000);
-}
-
-type Json = any;
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: Json;
-}
-
-async function http(
-  base: string,
-  path: string,
-  o: { method?: string; token?: string; json?: unknown } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (o.token) headers['PRIVATE-TOKEN'] = o.token;
-  if (o.json !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, {
-    method: o.method ?? (o.json !== undefined ? 'POST' : 'GET'),
-    headers,
-    body: o.json !== undefined ? JSON.stringify(o.json) : undefined,
-  });
-  const text = await res.text();
-  let json: Json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
 }
 
 /**

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Gitlab } from '@gitbeaker/rest';
 import { defaultGitlabSeed, type GitlabSeedInput } from '../../src/emulators/gitlab/config.ts';
 import { type GitlabEmulatorHandle, startGitlabEmulator } from '../../src/emulators/gitlab/index.ts';
-import { utcDate } from '../../src/util/utc-date.ts';
+import { dayUtc, http, type Json } from '../helpers/gitlab-http.ts';
 
 const ROOT = 'glpat-rootRootRootRoot0000000';
 const ALICE = 'glpat-aliceAliceAlice000000';
@@ -73,47 +73,6 @@ function seed(): GitlabSeedInput {
       { path: 'bobs/inner/app', id: 1009 },
     ],
   };
-}
-
-function dayUtc(offsetDays: number): string {
-  return utcDate(Date.now() + offsetDays * 86_400_000);
-}
-
-type Json = any;
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: Json;
-}
-
-async function http(
-  base: string,
-  path: string,
-  o: { method?: string; token?: string; json?: unknown; redirect?: 'follow' | 'manual' } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (o.token) headers['PRIVATE-TOKEN'] = o.token;
-  let body: string | undefined;
-  if (o.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(o.json);
-  }
-  const res = await fetch(`${base}${path}`, {
-    method: o.method ?? (body ? 'POST' : 'GET'),
-    headers,
-    body,
-    redirect: o.redirect ?? 'follow',
-  });
-  const text = await res.text();
-  let json: Json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
 }
 
 function git(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { GitbeakerRequestError, Gitlab } from '@gitbeaker/rest';
 import { defaultGitlabSeed, type GitlabSeedInput } from '../../src/emulators/gitlab/config.ts';
 import { type GitlabEmulatorHandle, startGitlabEmulator } from '../../src/emulators/gitlab/index.ts';
-import { utcDate } from '../../src/util/utc-date.ts';
+import { dayUtc, http, type Json } from '../helpers/gitlab-http.ts';
 
 const PAGES = 1002;
 const ALICE = 'glpat-aliceAliceAlice000000';
@@ -46,47 +46,8 @@ function testSeed(): GitlabSeedInput {
   return seed;
 }
 
-function dayUtc(offsetDays: number): string {
-  return utcDate(Date.now() + offsetDays * 86_400_000);
-}
-
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
-}
-
-type Json = any;
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: Json;
-}
-
-async function http(
-  base: string,
-  path: string,
-  o: { method?: string; token?: string; json?: unknown; form?: string } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (o.token) headers['PRIVATE-TOKEN'] = o.token;
-  let body: string | undefined;
-  if (o.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(o.json);
-  } else if (o.form !== undefined) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = o.form;
-  }
-  const res = await fetch(`${base}${path}`, { method: o.method ?? (body ? 'POST' : 'GET'), headers, body });
-  const text = await res.text();
-  let json: Json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
 }
 
 /** Real git, asynchronously (the emulator runs in this process), without any user or system config. */

@@ -4,8 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { azureToken } from '../helpers/azure.ts';
-import { EXCHANGE, gitlabTokens, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
+import {
+  EXCHANGE,
+  gitlabTokens,
+  PROJECT,
+  pipelineToken,
+  postForm,
+  type Stack,
+  startStack,
+} from '../helpers/stack.ts';
 
 function assertOAuthError(
   res: { status: number; json: any; text: string },
@@ -37,14 +44,7 @@ describe('STS errors', () => {
         });
       },
     });
-    subject = await azureToken({
-      caFile: s.entra.caFile,
-      authorityHost: s.entra.url,
-      tenantId: s.seed.tenantId,
-      clientId: s.seed.pipelineClientId,
-      clientSecret: s.seed.pipelineClientSecret,
-      scope: `${s.seed.resourceUri}/.default`,
-    });
+    subject = await pipelineToken(s);
     secrets = [
       'image-build',
       'second-policy',
@@ -178,14 +178,7 @@ describe('STS limits', () => {
         raw.server.maxActiveGrantsPerIdentity = 2;
       },
     });
-    subject = await azureToken({
-      caFile: s.entra.caFile,
-      authorityHost: s.entra.url,
-      tenantId: s.seed.tenantId,
-      clientId: s.seed.pipelineClientId,
-      clientSecret: s.seed.pipelineClientSecret,
-      scope: `${s.seed.resourceUri}/.default`,
-    });
+    subject = await pipelineToken(s);
   });
   after(() => s.close());
 

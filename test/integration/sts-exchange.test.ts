@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { azureToken } from '../helpers/azure.ts';
 import { gitClone } from '../helpers/git.ts';
 import {
   assertNoSecrets,
   EXCHANGE,
   gitlabTokens,
   PROJECT,
+  pipelineToken,
   postForm,
   type Stack,
   startStack,
@@ -31,15 +31,7 @@ describe('STS exchange end to end', () => {
     await s.close();
   });
 
-  const entraToken = () =>
-    azureToken({
-      caFile: s.entra.caFile,
-      authorityHost: s.entra.url,
-      tenantId: s.seed.tenantId,
-      clientId: s.seed.pipelineClientId,
-      clientSecret: s.seed.pipelineClientSecret,
-      scope: `${s.seed.resourceUri}/.default`,
-    });
+  const entraToken = () => pipelineToken(s);
 
   it('advertises its endpoints and the Azure scope to request', async () => {
     const res = await fetch(`${s.sts.url}/.well-known/oauth-authorization-server`);

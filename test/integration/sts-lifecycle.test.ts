@@ -12,22 +12,22 @@ import { acquireLedgerLock, LedgerLockedError, openSqliteLedger, tokenName } fro
 import { createMemoryAuditSink } from '../../src/service/audit.ts';
 import { startSts } from '../../src/service/server.ts';
 import { utcDate } from '../../src/util/utc-date.ts';
-import { azureToken } from '../helpers/azure.ts';
-import { EXCHANGE, gitlabTokens, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
+import {
+  EXCHANGE,
+  gitlabTokens,
+  PROJECT,
+  pipelineToken,
+  postForm,
+  type Stack,
+  startStack,
+} from '../helpers/stack.ts';
 
 describe('grant lifecycle', () => {
   let s: Stack;
   let subject: string;
   before(async () => {
     s = await startStack();
-    subject = await azureToken({
-      caFile: s.entra.caFile,
-      authorityHost: s.entra.url,
-      tenantId: s.seed.tenantId,
-      clientId: s.seed.pipelineClientId,
-      clientSecret: s.seed.pipelineClientSecret,
-      scope: `${s.seed.resourceUri}/.default`,
-    });
+    subject = await pipelineToken(s);
   });
   after(() => s.close());
 

@@ -12,8 +12,7 @@ import type { StsConfig } from '../../src/config/index.ts';
 import { acquireLedgerLock } from '../../src/ledger/index.ts';
 import { createMemoryAuditSink } from '../../src/service/audit.ts';
 import { startSts } from '../../src/service/server.ts';
-import { azureToken } from '../helpers/azure.ts';
-import { EXCHANGE, PROJECT, postForm, type Stack, startStack } from '../helpers/stack.ts';
+import { EXCHANGE, PROJECT, pipelineToken, postForm, type Stack, startStack } from '../helpers/stack.ts';
 
 describe('metrics listener', () => {
   let s: Stack;
@@ -46,14 +45,7 @@ describe('metrics listener', () => {
   });
 
   it('serves GET /metrics: exchanges counted by outcome and policy', async () => {
-    const subject = await azureToken({
-      caFile: s.entra.caFile,
-      authorityHost: s.entra.url,
-      tenantId: s.seed.tenantId,
-      clientId: s.seed.pipelineClientId,
-      clientSecret: s.seed.pipelineClientSecret,
-      scope: `${s.seed.resourceUri}/.default`,
-    });
+    const subject = await pipelineToken(s);
     const ex = await postForm(`${s.sts.url}/token`, {
       ...EXCHANGE,
       subject_token: subject,

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type ClientIo, runGitCredential } from '../../src/client/commands.ts';
-import { type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
+import { runGitCredential } from '../../src/client/commands.ts';
+import { captureIo, type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
 
 const ENTRY = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url));
 const GITLAB = 'https://gitlab.example.com';
@@ -32,21 +32,7 @@ function git(
   });
 }
 
-function io(env: Record<string, string | undefined>): ClientIo & { out: string; err: string } {
-  const o = {
-    env,
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-    readStdin: async () => '',
-  };
-  return o;
-}
+const io = captureIo;
 
 describe('4. another helper after tanuki-sts', () => {
   let fake: FakeSts;

@@ -26,15 +26,15 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TokenCache } from '../../src/client/cache.ts';
-import { type ClientIo, runExec, runGitCredential, runToken } from '../../src/client/commands.ts';
+import { runExec, runGitCredential, runToken } from '../../src/client/commands.ts';
 import { cacheKeyParts } from '../../src/client/git-credential.ts';
 import { mint } from '../../src/client/mint.ts';
 import { resolveSettings } from '../../src/client/settings.ts';
 import { StsClient } from '../../src/client/sts.ts';
-import { type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
+import { captureIo, FAKE_SUBJECT, type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
 
 const ENTRY = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url));
-const SUBJECT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlc2ln';
+const SUBJECT = FAKE_SUBJECT;
 const ISSUED = 'glpat-issued-by-the-sts-0123';
 const PLANTED = 'glpat-planted-by-attacker-01';
 const ME = process.getuid?.() ?? 0;
@@ -42,21 +42,7 @@ const OTHER_UID = 65534;
 const ROOT = ME === 0;
 const QUERY = 'protocol=https\nhost=gitlab.example.com\npath=platform/lib.git\n\n';
 
-function io(env: Record<string, string | undefined>, stdin = ''): ClientIo & { out: string; err: string } {
-  const o = {
-    env,
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-    readStdin: async () => stdin,
-  };
-  return o;
-}
+const io = captureIo;
 
 function entryJson(token: string, sts: string): string {
   const now = Date.now();

@@ -18,31 +18,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { TokenCache } from '../../src/client/cache.ts';
-import { type ClientIo, runExec, runGitCredential, runToken } from '../../src/client/commands.ts';
+import { runExec, runGitCredential, runToken } from '../../src/client/commands.ts';
 import { cacheKeyParts } from '../../src/client/git-credential.ts';
 import { mint } from '../../src/client/mint.ts';
 import { resolveSettings } from '../../src/client/settings.ts';
 import { StsClient } from '../../src/client/sts.ts';
-import { type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
+import { captureIo, FAKE_SUBJECT, type FakeSts, okToken, startFakeSts } from '../helpers/fake-sts.ts';
 
-const SUBJECT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlc2ln';
+const SUBJECT = FAKE_SUBJECT;
 const GOOD = 'glpat-rogue-test-token-0123';
 
-function io(env: Record<string, string | undefined>, stdin = ''): ClientIo & { out: string; err: string } {
-  const o = {
-    env,
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-    readStdin: async () => stdin,
-  };
-  return o;
-}
+const io = captureIo;
 
 /** A TCP listener standing in for Entra ID: any connection means the client tried to sign in. */
 async function connectionCounter(): Promise<{
