@@ -4,11 +4,15 @@ export type FigureName =
   | 'badsig_reject_ratio'
   | 'exchange_ratio'
   | 'exchange_cpu_per_verify'
+  | 'exchange_ratio_postgres'
+  | 'postgres_vs_sqlite'
+  | 'cap_check_cost'
   | 'concurrency_efficiency'
   | 'policy_scaling'
   | 'gitlab_calls_per_exchange'
   | 'reaper_rate'
-  | 'rss_growth_mb';
+  | 'rss_growth_mb'
+  | 'client_start_ratio';
 
 export interface Goal {
   op: '>=' | '<=' | '=';
@@ -38,6 +42,21 @@ export const GOALS: Record<FigureName, Goal> = {
     limit: 8,
     what: 'STS CPU time per successful exchange ÷ CPU time of one crypto.verify',
   },
+  exchange_ratio_postgres: {
+    op: '>=',
+    limit: 0.04,
+    what: "exchange_ratio with a PostgreSQL ledger (goal: 0.8 × exchange_ratio's)",
+  },
+  postgres_vs_sqlite: {
+    op: '>=',
+    limit: 0.8,
+    what: 'exchange rps with a PostgreSQL ledger ÷ with SQLite (the exchange_ratio window)',
+  },
+  cap_check_cost: {
+    op: '>=',
+    limit: 0.95,
+    what: 'exchange rps on PostgreSQL with maxActiveGrantsPerIdentity > 0 (never reached) ÷ with 0',
+  },
   concurrency_efficiency: {
     op: '>=',
     limit: 0.9,
@@ -59,6 +78,11 @@ export const GOALS: Record<FigureName, Goal> = {
     what: 'revocations per second, grants all due at once, GitLab 50 ms latency',
   },
   rss_growth_mb: { op: '<=', limit: 50, what: 'STS RSS growth (MiB) over a run of exchanges after warm-up' },
+  client_start_ratio: {
+    op: '<=',
+    limit: 3,
+    what: 'wall time of `node tanuki-sts.mjs --version` (the served client) ÷ `node -e 0`, medians',
+  },
 };
 
 export const FIGURE_ORDER = Object.keys(GOALS) as FigureName[];

@@ -5,6 +5,7 @@
  *
  *   run.ts ──IPC──▶ loadgen.ts (autocannon)  ──HTTP──▶ hello.ts | tanuki-sts serve
  *      │                                                          └──HTTP──▶ tanuki-sts emulate gitlab
+ *      │                                                          └──SQL──▶ PostgreSQL (the PostgreSQL windows)
  *      ├── issuer (OIDC discovery + JWKS, in this process; hit only at STS start-up)
  *      ├── verify.ts (crypto.verify baseline)
  *      └── reaper.ts (STS in-process with a clock it can move: reaper_rate)
@@ -13,10 +14,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_JWT } from '../src/util/oauth-urns.ts';
+import { measureClientStart } from './client-start.ts';
 import { FIGURE_ORDER, type FigureName, GOALS, meets } from './figures.ts';
 import { type GitlabEmu, startGitlabEmu } from './gitlab-emu.ts';
 import { AUDIENCE, type BenchIssuer, startBenchIssuer } from './issuer.ts';
 import type { LoadJob, LoadResult } from './loadgen.ts';
+import {
+  BENCH_PG_URL,
+  backendCpu,
+  backendCpuDelta,
+  benchSchema,
+  checkPostgres,
+  dropBenchSchema,
+} from './postgres.ts';
 import { ask, CLI, cpuSeconds, forkScript, type Proc, rssMb, spawnCli } from './procs.ts';
 
 export interface BenchSettings {
@@ -42,6 +52,8 @@ export interface BenchSettings {
   reaperLatencyMs: number;
   /** Seconds of the crypto.verify baseline loop. */
   verifySeconds: number;
+  /** Runs of each command (the bundle's --version, `node -e 0`) behind client_start_ratio's medians. */
+  clientStartRuns: number;
   /** Distinct signed subject tokens the exchange windows rotate through. */
   tokenPool: number;
   /**
@@ -66,6 +78,7 @@ export const FULL: BenchSettings = {
   reaperGrants: 10_000,
   reaperLatencyMs: 50,
   verifySeconds: 3,
+  clientStartRuns: 31,
   tokenPool: 2000,
   floors: true,
 };
@@ -78,6 +91,7 @@ export const QUICK: BenchSettings = {
   rssExchanges: 5000,
   reaperGrants: 1000,
   verifySeconds: 1,
+  clientStartRuns: 11,
   tokenPool: 500,
   floors: false,
 };
@@ -97,6 +111,7 @@ export const SMOKE: BenchSettings = {
   reaperGrants: 20,
   reaperLatencyMs: 10,
   verifySeconds: 0.2,
+  clientStartRuns: 3,
   tokenPool: 20,
   floors: false,
 };
@@ -108,6 +123,8 @@ export interface CpuUse {
   sts?: number;
   emulator?: number;
   hello?: number;
+  /** The PostgreSQL backends serving the STS (PostgreSQL windows, server on this machine). */
+  postgres?: number;
 }
 
 export interface FigureResult {
@@ -150,15 +167,26 @@ const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' };
 
 export const appIdOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 
+/**
+ * cap_check_cost's `server.maxActiveGrantsPerIdentity`: on, and never reached (each of the pool's
+ * tokens is its own identity, holding a few dozen grants at most), so the window measures the check
+ * itself, not refusals.
+ */
+export const BENCH_CAP = 1000;
+
 /** The STS config of the bench: limits off, background work paused, `policies` policies each matching one appid. */
 export function stsConfig(o: {
   issuerUrl: string;
   gitlabUrl: string;
   gitlabToken: string;
   dir: string;
-  sqlite: string;
+  /** The ledger: a SQLite file, or a PostgreSQL server and schema. */
+  sqlite?: string;
+  postgres?: { url: string; schema: string };
   policies: number;
   ttl?: string;
+  /** server.maxActiveGrantsPerIdentity (default 0: off). */
+  maxActive?: number;
 }): Record<string, unknown> {
   const ttl = o.ttl ?? '1h';
   return {
@@ -168,10 +196,10 @@ export function stsConfig(o: {
       publicUrl: 'http://127.0.0.1:8600',
       id: 'bench',
       rateLimit: { perIdentity: 0, perIp: 0 },
-      maxActiveGrantsPerIdentity: 0,
+      maxActiveGrantsPerIdentity: o.maxActive ?? 0,
     },
     gitlab: { url: o.gitlabUrl, token: o.gitlabToken, timeout: '10s', healthInterval: '1d' },
-    store: { sqlite: o.sqlite },
+    store: o.postgres ? { postgres: o.postgres } : { sqlite: o.sqlite },
     issuers: { bench: { oidc: { issuer: o.issuerUrl }, audiences: [AUDIENCE] } },
     policies: Array.from({ length: o.policies }, (_, i) => ({
       name: `bench-${String(i + 1).padStart(5, '0')}`,
@@ -217,11 +245,18 @@ export async function runBench(
   const procs: Proc[] = [];
   let issuer: BenchIssuer | undefined;
   let emu: GitlabEmu | undefined;
+  /** PostgreSQL schemas the bench's STS processes created (dropped at the end). */
+  const schemas: string[] = [];
   const track = <P extends Proc>(p: P) => {
     procs.push(p);
     return p;
   };
   try {
+    // ── the pipeline client's start, first: nothing else runs yet ────────────
+    log(`client start: the served bundle's --version vs node -e 0, ${s.clientStartRuns} runs each`);
+    const clientStart = await measureClientStart(s.clientStartRuns);
+    log(`  ${clientStart.clientMs.toFixed(1)} ms vs ${clientStart.nodeMs.toFixed(1)} ms`);
+
     // ── processes ────────────────────────────────────────────────────────────
     log(`bench (${s.mode}): starting processes in ${dir}`);
     issuer = await startBenchIssuer();
@@ -242,7 +277,13 @@ export async function runBench(
 
     const load = (job: LoadJob) => ask<LoadResult>(loadgen, { job });
     /** One measured window: CPU of each process read just before and just after. */
-    const measure = async (job: LoadJob, pids: { sts?: number; emulator?: number; hello?: number }) => {
+    const measure = async (
+      job: LoadJob,
+      pids: { sts?: number; emulator?: number; hello?: number },
+      /** PostgreSQL windows: the STS's instance id, whose backends' CPU is read too. */
+      pgInstance?: string,
+    ) => {
+      const pg0 = pgInstance ? await backendCpu(pgInstance) : undefined;
       const before = Object.fromEntries(
         Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid as number)]),
       );
@@ -252,6 +293,10 @@ export async function runBench(
       const cpu: CpuUse = { wall, loadgen: r.cpu };
       for (const [k, pid] of Object.entries(pids)) {
         (cpu as unknown as Record<string, number>)[k] = cpuSeconds(pid as number) - (before[k] as number);
+      }
+      if (pgInstance) {
+        const pgCpu = backendCpuDelta(pg0, await backendCpu(pgInstance));
+        if (pgCpu !== undefined) cpu.postgres = pgCpu;
       }
       return { r, cpu };
     };
@@ -288,9 +333,13 @@ export async function runBench(
     const few = s.fewPolicies;
     const many = s.manyPolicies;
     const iss = issuer;
-    const exchangeBodies = (n: number, appid: string) =>
-      Array.from({ length: n }, () =>
-        form({ ...EXCHANGE_FORM, subject_token: iss.token({ appid }), resource: `${emu?.url}/${PROJECT}` }),
+    const exchangeBodies = (n: number, appid: string, gitlabUrl = emu?.url, sub?: (i: number) => string) =>
+      Array.from({ length: n }, (_, i) =>
+        form({
+          ...EXCHANGE_FORM,
+          subject_token: iss.token(sub ? { appid, sub: sub(i) } : { appid }),
+          resource: `${gitlabUrl}/${PROJECT}`,
+        }),
       );
     const fewBodies = exchangeBodies(s.tokenPool, appIdOf(few));
     const manyBodies = exchangeBodies(Math.min(s.tokenPool, 200), appIdOf(many));
@@ -318,17 +367,48 @@ export async function runBench(
     );
 
     // ── STS with few policies ────────────────────────────────────────────────
-    const startSts = async (name: string, policies: number) => {
+    const startSts = async (
+      name: string,
+      policies: number,
+      o: { gitlab?: GitlabEmu; postgresSchema?: string; maxActive?: number } = {},
+    ) => {
       const cfgFile = join(dir, `${name}.yaml`);
+      const gitlab = o.gitlab ?? emu;
       const cfg = stsConfig({
         issuerUrl: iss.url,
-        gitlabUrl: emu?.url ?? '',
-        gitlabToken: emu?.adminToken ?? '',
+        gitlabUrl: gitlab?.url ?? '',
+        gitlabToken: gitlab?.adminToken ?? '',
         dir,
-        sqlite: join(dir, `${name}.db`),
+        ...(o.postgresSchema
+          ? { postgres: { url: BENCH_PG_URL, schema: o.postgresSchema } }
+          : { sqlite: join(dir, `${name}.db`) }),
         policies,
+        maxActive: o.maxActive,
       });
       writeFileSync(cfgFile, JSON.stringify(cfg));
+      /** Rewrite the file with another cap and reload it (SIGHUP); resolves once the STS applied it. */
+      const setCap = async (maxActive: number) => {
+        const reloads = () => p.output().split('"configuration reloaded"').length;
+        const before = reloads();
+        const server = cfg.server as Record<string, unknown>;
+        writeFileSync(
+          cfgFile,
+          JSON.stringify({ ...cfg, server: { ...server, maxActiveGrantsPerIdentity: maxActive } }),
+        );
+        p.child.kill('SIGHUP');
+        const deadline = Date.now() + 30_000;
+        while (reloads() === before) {
+          if (Date.now() > deadline)
+            throw new Error(`${name}: no reload within 30 s: ${p.output().slice(-1000)}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const line = p
+          .output()
+          .split('\n')
+          .findLast((l) => l.includes('"configuration reloaded"'));
+        if (!line?.includes('maxActiveGrantsPerIdentity'))
+          throw new Error(`${name}: the reload did not apply the cap: ${p.output().slice(-1000)}`);
+      };
       const t0 = performance.now();
       // BENCH_PROF=<dir>: profile the STS (node --cpu-prof), written when it stops.
       const prof = process.env.BENCH_PROF;
@@ -341,10 +421,12 @@ export async function runBench(
       const url = m[1] ?? m[2] ?? '';
       // The same start-up line names the metrics listener (server.metricsListen, port 0 here).
       const metricsUrl = (await p.waitFor(/"metricsUrl":"(http:\/\/[^"]+)"/, 5_000))[1] ?? '';
+      // PostgreSQL: this process's id names its backends (application_name `tanuki-sts/<id>`).
+      const instanceId = o.postgresSchema ? (await p.waitFor(/"instanceId":"([^"]+)"/, 5_000))[1] : undefined;
       log(
         `${name}: ${policies} policies, listening on ${url} after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
-      return { proc: p, url, metricsUrl };
+      return { proc: p, url, metricsUrl, instanceId, setCap };
     };
     const tokenJob = (url: string, bodies: string[], extra: Partial<LoadJob> = {}): LoadJob => ({
       url,
@@ -428,6 +510,62 @@ export async function runBench(
     log(
       `  ${exchange.r.okRps.toFixed(0)} rps ${JSON.stringify(exchange.r.status)}; GitLab API requests ${gitlabCalls} for ${stsGranted} exchanges granted`,
     );
+
+    // ── PostgreSQL ledger ────────────────────────────────────────────────────
+    // A GitLab emulator of its own, fresh like the first one was at the exchange window, so these
+    // windows leave the first one's token count (which the reaper window scans) as it was.
+    await checkPostgres();
+    log(`exchange on PostgreSQL (${new URL(BENCH_PG_URL).host}): own GitLab emulator, fresh schemas`);
+    const emuPg = await startGitlabEmu(join(dir, 'gitlab-pg'));
+    track(emuPg.proc);
+    await emuPg.setLatency(0);
+    const pgSchema = benchSchema();
+    schemas.push(pgSchema);
+    const pgSts = await startSts('sts-pg', few, { gitlab: emuPg, postgresSchema: pgSchema });
+    const pgPids = { sts: pgSts.proc.pid, emulator: emuPg.proc.pid };
+    // The exchange window as above (one identity, cap off), against the PostgreSQL ledger.
+    const pgBodies = exchangeBodies(s.tokenPool, appIdOf(few), emuPg.url);
+    await warm(tokenJob(pgSts.url, pgBodies));
+    const pgExchange = await measure(tokenJob(pgSts.url, pgBodies), pgPids, pgSts.instanceId);
+    log(
+      `  ${pgExchange.r.okRps.toFixed(0)} rps ${JSON.stringify(pgExchange.r.status)} (SQLite: ${exchange.r.okRps.toFixed(0)} rps)`,
+    );
+    // Cap on ÷ off, on the same process and ledger (the cap is switched by a reload, SIGHUP), every
+    // pool token its own identity. Eight quarter windows, off on on off off on on off, so that a drift
+    // of the machine (or of the ledger's size) weighs on both sides alike.
+    log(
+      `cap check: maxActiveGrantsPerIdentity ${BENCH_CAP} vs 0 (switched by reloads), ${s.tokenPool} identities`,
+    );
+    const capBodies = exchangeBodies(s.tokenPool, appIdOf(few), emuPg.url, (i) => `bench-identity-${i}`);
+    await warm(tokenJob(pgSts.url, capBodies));
+    const capWindows: Array<{ on: boolean; m: Awaited<ReturnType<typeof measure>> }> = [];
+    let capOnNow = false;
+    for (const on of [false, true, true, false, false, true, true, false]) {
+      if (on !== capOnNow) {
+        await pgSts.setCap(on ? BENCH_CAP : 0);
+        capOnNow = on;
+        await settle();
+      }
+      const job = tokenJob(pgSts.url, capBodies, { duration: Math.max(s.window / 4, 0.5) });
+      capWindows.push({ on, m: await measure(job, pgPids, pgSts.instanceId) });
+    }
+    const side = (on: boolean) => {
+      const ms = capWindows.filter((w) => w.on === on).map((w) => w.m);
+      const ok = ms.reduce((a, m) => a + m.r.ok, 0);
+      const cpu = sumCpu(...ms.map((m) => m.cpu));
+      return {
+        rps: ok / ms.reduce((a, m) => a + m.r.seconds, 0),
+        cpu,
+        stsCpuUsPerExchange: round(((cpu.sts ?? Number.NaN) / ok) * 1e6),
+        pgCpuUsPerExchange: cpu.postgres === undefined ? undefined : round((cpu.postgres / ok) * 1e6),
+      };
+    };
+    const capOn = side(true);
+    const capOff = side(false);
+    log(
+      `  on ${capOn.rps.toFixed(0)} rps, off ${capOff.rps.toFixed(0)} rps; ${capWindows.map((w) => `${w.on ? 'on' : 'off'} ${w.m.r.okRps.toFixed(0)}`).join(', ')}`,
+    );
+    await Promise.all([pgSts.proc.stop(), emuPg.proc.stop()]);
 
     log(`concurrency: ${s.concurrencyClients} clients, GitLab latency ${s.concurrencyLatencyMs} ms`);
     await emu.setLatency(s.concurrencyLatencyMs);
@@ -536,6 +674,30 @@ export async function runBench(
           exchanges: exchange.r.ok,
         },
       ),
+      exchange_ratio_postgres: fig('exchange_ratio_postgres', pgExchange.r.okRps / helloRps, pgExchange.cpu, {
+        rps: pgExchange.r.okRps,
+        p50Ms: pgExchange.r.p50,
+        status: pgExchange.r.status,
+      }),
+      postgres_vs_sqlite: fig('postgres_vs_sqlite', pgExchange.r.okRps / exchange.r.okRps, pgExchange.cpu, {
+        postgresRps: pgExchange.r.okRps,
+        sqliteRps: exchange.r.okRps,
+        cpuSqlite: roundCpu(exchange.cpu),
+      }),
+      cap_check_cost: fig('cap_check_cost', capOn.rps / capOff.rps, capOn.cpu, {
+        onRps: capOn.rps,
+        offRps: capOff.rps,
+        cap: BENCH_CAP,
+        identities: s.tokenPool,
+        stsCpuUsPerExchange: { on: capOn.stsCpuUsPerExchange, off: capOff.stsCpuUsPerExchange },
+        pgCpuUsPerExchange: { on: capOn.pgCpuUsPerExchange, off: capOff.pgCpuUsPerExchange },
+        windows: capWindows.map((w) => ({
+          cap: w.on ? BENCH_CAP : 0,
+          rps: round(w.m.r.okRps),
+          status: w.m.r.status,
+        })),
+        cpuOff: roundCpu(capOff.cpu),
+      }),
       concurrency_efficiency: fig(
         'concurrency_efficiency',
         conc.r.okRps / (s.concurrencyClients / (s.concurrencyLatencyMs / 1000)),
@@ -579,6 +741,17 @@ export async function runBench(
         rps: rssRun.r.okRps,
         status: rssRun.r.status,
       }),
+      client_start_ratio: fig(
+        'client_start_ratio',
+        clientStart.ratio,
+        { wall: clientStart.seconds, loadgen: 0 },
+        {
+          clientMs: round(clientStart.clientMs),
+          nodeMs: round(clientStart.nodeMs),
+          runs: clientStart.runs,
+          bytes: clientStart.bytes,
+        },
+      ),
     };
     const met = FIGURE_ORDER.filter((n) => figures[n].met).length;
     return {
@@ -621,11 +794,19 @@ export async function runBench(
   } finally {
     await Promise.all(procs.map((p) => p.stop().catch(() => {})));
     await issuer?.close().catch(() => {});
+    for (const schema of schemas) await dropBenchSchema(schema).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/** The CPU of several windows together (wall times added). */
+function sumCpu(...cs: CpuUse[]): CpuUse {
+  const sum: Record<string, number> = {};
+  for (const c of cs) for (const [k, v] of Object.entries(c)) sum[k] = (sum[k] ?? 0) + (v as number);
+  return sum as unknown as CpuUse;
+}
 function roundCpu(c: CpuUse): CpuUse {
   return Object.fromEntries(Object.entries(c).map(([k, v]) => [k, round(v as number)])) as unknown as CpuUse;
 }

@@ -29,6 +29,7 @@ function cpuCell(c: CpuUse): string {
   if (c.hello !== undefined) parts.push(`hello ${pct(c.hello, c.wall)}`);
   if (c.sts !== undefined) parts.push(`sts ${pct(c.sts, c.wall)}`);
   if (c.emulator !== undefined) parts.push(`gitlab ${pct(c.emulator, c.wall)}`);
+  if (c.postgres !== undefined) parts.push(`pg ${pct(c.postgres, c.wall)}`);
   return `${parts.join(' ')} of ${c.wall.toFixed(1)} s`;
 }
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // `npm run demo`: start a fresh dev stack, run the walkthrough that `npm start`
 // prints (get an Entra token, exchange it, clone, revoke, clone again), and exit
-// 0 only if every step did what it should.
+// 0 only if every step did what it should. Its first two steps are the two
+// requests of the question this project answers, as written but for host names
+// and dev.json's values: client credentials at Entra ID, then the token exchange
+// at the STS's /oauth/token with client_id and client_secret (and no project: the
+// STS uses the only one the dev pipeline may get).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +17,8 @@ const stateDir = mkdtempSync(join(tmpdir(), 'tanuki-demo-'));
 const devJson = join(stateDir, 'dev.json');
 const stack = spawn(
   process.execPath,
-  [join(root, 'bin/tanuki-sts.js'), 'dev', '--quiet', '--state-dir', stateDir],
+  // --port-base 0: any free ports, so the demo runs beside `npm start` (which holds the default ones).
+  [join(root, 'bin/tanuki-sts.js'), 'dev', '--quiet', '--state-dir', stateDir, '--port-base', '0'],
   {
     stdio: ['ignore', 'inherit', 'inherit'],
   },

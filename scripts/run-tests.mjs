@@ -30,7 +30,20 @@ if (files.length === 0) {
 }
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-timeout=120000', ...files],
-  { stdio: 'inherit', env: { ...process.env, TANUKI_TEST: '1' } },
+  // The chaos run waits out its grants' TTL (at least the 60 s minimum) after the kill cycles.
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=3',
+    `--test-timeout=${chaos ? 600000 : 300000}`,
+    ...files,
+  ],
+  {
+    stdio: 'inherit',
+    // TANUKI_RUN_FROM=src: the CLI processes tests start run the sources under test, never a
+    // dist/ left by an earlier `npm run build` (bin/tanuki-sts.js).
+    env: { ...process.env, TANUKI_TEST: '1', TANUKI_RUN_FROM: 'src' },
+  },
 );
 process.exit(r.status ?? 1);

@@ -15,21 +15,25 @@ const FIGURES = [
   'badsig_reject_ratio',
   'exchange_ratio',
   'exchange_cpu_per_verify',
+  'exchange_ratio_postgres',
+  'postgres_vs_sqlite',
+  'cap_check_cost',
   'concurrency_efficiency',
   'policy_scaling',
   'gitlab_calls_per_exchange',
   'reaper_rate',
   'rss_growth_mb',
+  'client_start_ratio',
 ];
 
 describe('bench harness (smoke)', () => {
-  it('measures every figure and ends with the JSON line', { timeout: 60_000 }, () => {
+  it('measures every figure and ends with the JSON line', { timeout: 110_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'tanuki-bench-smoke-'));
     try {
       const out = join(dir, 'latest.json');
       const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--out', out], {
         encoding: 'utf8',
-        timeout: 55_000,
+        timeout: 100_000,
       });
       assert.equal(r.status, 0, `bench exited ${r.status}\n${r.stderr}\n${r.stdout}`);
       const lines = r.stdout.trimEnd().split('\n');
@@ -49,7 +53,16 @@ describe('bench harness (smoke)', () => {
       }
       assert.ok(last.figures.exchange_ratio.detail.rps > 0, 'exchanges succeeded');
       assert.ok(last.figures.exchange_cpu_per_verify.cpu.sts > 0, 'STS CPU time read');
+      assert.ok(last.figures.exchange_ratio_postgres.detail.rps > 0, 'exchanges on PostgreSQL succeeded');
+      assert.ok(last.figures.cap_check_cost.detail.onRps > 0, 'exchanges with the cap on succeeded');
+      assert.ok(
+        last.figures.cap_check_cost.detail.windows.every(
+          (w: { status: Record<string, number> }) => !w.status['429'],
+        ),
+        'the cap was never reached',
+      );
       assert.ok(last.figures.reaper_rate.detail.revoked > 0, 'the reaper revoked grants');
+      assert.ok(last.figures.client_start_ratio.detail.clientMs > 0, 'the client started');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -14,6 +14,7 @@ import {
   WorkloadIdentityCredential,
 } from '@azure/identity';
 import { aadstsAdvice, findAadstsCode } from './aadsts.ts';
+import { diagnoseAuthority } from './authority.ts';
 import type { AzurePlan } from './azure-plan.ts';
 import { AzureSignInError } from './errors.ts';
 import { redact, redactor } from './redact.ts';
@@ -74,10 +75,49 @@ export async function getAzureToken(plan: AzurePlan, scope: string, timeoutMs: n
     if (!result?.token) throw new Error('the credential returned no token');
     token = result.token;
   } catch (err) {
-    throw describeAzureError(err, plan, scope);
+    const described = describeAzureError(err, plan, scope);
+    if (!needsDiagnosis(err, plan, described)) throw described;
+    // MSAL's one word for a wrong tenant, an untrusted TLS certificate and an unreachable host:
+    // ask the authority ourselves which it is (authority.ts).
+    const found = await diagnoseAuthority({
+      tenantId: plan.tenantId ?? '',
+      authorityHost: plan.authorityHost,
+      timeoutMs: Math.min(10_000, timeoutMs),
+      extraCaCerts: process.env.NODE_EXTRA_CA_CERTS,
+    }).catch(() => undefined);
+    if (!found) throw described;
+    throw new AzureSignInError(`${headOf(plan, scope)}: ${found.message}`, found.aadsts, { cause: err });
   }
   redactor.add(token);
   return token;
+}
+
+/** Modes that sign in at an authority for a tenant (not managed identity, not the Azure CLI). */
+const AUTHORITY_MODES = new Set([
+  'secret',
+  'certificate',
+  'workload-identity',
+  'gitlab-oidc',
+  'azure-pipelines',
+]);
+
+/**
+ * Worth asking the authority why: MSAL could not resolve the tenant's endpoints, or the
+ * failure looks like the network or TLS, or Entra ID said the tenant does not exist.
+ */
+export function needsDiagnosis(err: unknown, plan: AzurePlan, described: AzureSignInError): boolean {
+  if (!AUTHORITY_MODES.has(plan.mode) || !plan.tenantId) return false;
+  if (described.aadsts === 90002) return true;
+  if (described.aadsts !== undefined) return false;
+  const e = err as { message?: string; errorCode?: unknown; code?: unknown };
+  const text = `${e?.message ?? String(err)} ${String(e?.errorCode ?? '')} ${String(e?.code ?? '')}`;
+  return /endpoints_resolution_error|network|ECONN|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|timed? ?out|aborted|socket|fetch failed|certificate|self.signed|UNABLE_TO|CERT_|TLS/i.test(
+    text,
+  );
+}
+
+function headOf(plan: AzurePlan, scope: string): string {
+  return `Azure sign-in failed (${plan.mode}: ${plan.description}, scope ${scope})`;
 }
 
 /** Turns an @azure/identity / MSAL error into one or two lines a pipeline engineer can act on. */
@@ -89,7 +129,7 @@ export function describeAzureError(err: unknown, plan: AzurePlan, scope: string)
   };
   const raw = `${e?.errorResponse?.errorDescription ?? ''}\n${e?.message ?? String(err)}`;
   const code = e?.errorResponse?.errorCodes?.[0] ?? findAadstsCode(raw);
-  const head = `Azure sign-in failed (${plan.mode}: ${plan.description}, scope ${scope})`;
+  const head = headOf(plan, scope);
   if (code !== undefined) {
     return new AzureSignInError(`${head}: AADSTS${code}: ${aadstsAdvice(code)}`, code, { cause: err });
   }

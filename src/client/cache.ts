@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { ClientError, EXIT } from './errors.ts';
 import { readFdCapped } from './secret-input.ts';
 import type { Env } from './settings.ts';
-import { isTokenShaped } from './trust.ts';
+import { isTokenShaped, isUsernameShaped } from './trust.ts';
 
 export interface CacheEntry {
   token: string;
@@ -48,6 +48,8 @@ export interface CacheEntry {
   sts?: string;
   /** CI job the token was minted for (CI_JOB_ID…), so revoke-all leaves other jobs' tokens alone. */
   session?: string;
+  /** The username to hand git with the token (the STS's `gitlab_username`); absent: `oauth2`. */
+  username?: string;
 }
 
 export class CacheError extends ClientError {
@@ -181,7 +183,8 @@ function isEntry(v: unknown): v is CacheEntry {
     typeof e.expiresAt === 'number' &&
     typeof e.issuedAt === 'number' &&
     (e.sts === undefined || typeof e.sts === 'string') &&
-    (e.session === undefined || typeof e.session === 'string')
+    (e.session === undefined || typeof e.session === 'string') &&
+    (e.username === undefined || isUsernameShaped(e.username))
   );
 }
 

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { captureIo, FAKE_SUBJECT, type FakeSts, okToken, startFakeSts } from '../../test/helpers/fake-sts.ts';
 import { helperCommand, runExec, runGitCredential, runRevoke, runToken } from './commands.ts';
+import { OUTPUT_FORMATS } from './settings.ts';
 
 const SUBJECT = FAKE_SUBJECT;
 
@@ -133,6 +134,99 @@ describe('client commands against a fake STS', () => {
       assert.equal(fake.requests.at(-1)?.form.token, 'glpat-a-token-111');
     }
     assert.equal(await runRevoke({}, io(env, '')), 2);
+  });
+
+  describe('revoke: `token --format X | revoke` for every format, and nothing else', () => {
+    const ISSUED = 'glpat-round-trip-0123456789';
+    for (const format of OUTPUT_FORMATS) {
+      it(`token --format ${format} | revoke: the issued token is revoked`, async () => {
+        fake.tokenAnswers = [okToken(ISSUED, 'read_repository read_registry')];
+        const t = io(env);
+        const registry = format === 'docker-config' ? 'registry.example.com' : undefined;
+        assert.equal(await runToken({ resource: 'platform/lib', format, registry }, t), 0, t.err);
+        fake.requests.length = 0;
+        const r = io(env, t.out);
+        assert.equal(await runRevoke({}, r), 0, r.err);
+        assert.deepEqual(
+          fake.requests.map((q) => [q.path, q.form.token]),
+          [['/revoke', ISSUED]],
+        );
+        assert.equal(r.out, '');
+        assert.equal(r.err, '');
+      });
+    }
+
+    it('revoke --token-file in git-credentials format', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tanuki-revoke-'));
+      after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'creds');
+      writeFileSync(file, `https://oauth2:${ISSUED}@gitlab.example.com\n`);
+      assert.equal(await runRevoke({ tokenFile: file }, io(env)), 0);
+      assert.equal(fake.requests.at(-1)?.form.token, ISSUED);
+    });
+
+    for (const [name, stdin] of [
+      ['echo notatoken | revoke', 'notatoken\n'],
+      ['an Entra token piped by mistake', `${SUBJECT}\n`],
+      ['a netrc line for another login', 'machine gitlab.example.com login me password hunter22\n'],
+      ['two tokens', `${ISSUED}\n${ISSUED}\n`],
+      ['nothing', ''],
+    ] as const) {
+      it(`${name}: exit 2, says what it expected, sends nothing`, async () => {
+        const o = io(env, stdin);
+        assert.equal(await runRevoke({}, o), 2);
+        assert.match(o.err, /^tanuki-sts: revoke: stdin: /);
+        assert.match(o.err, /one GitLab token \(glpat-…\) in a format `tanuki-sts token` prints/);
+        assert.doesNotMatch(o.err, /hunter22|eyJ/);
+        assert.equal(fake.requests.length, 0, 'nothing sent to the STS');
+      });
+    }
+
+    it('--verbose says the server cannot confirm unknown tokens (RFC 7009 answers 200)', async () => {
+      const o = io({ ...env, TANUKI_VERBOSE: '1' }, `GITLAB_TOKEN='${ISSUED}'\n`);
+      assert.equal(await runRevoke({}, o), 0, o.err);
+      assert.match(o.err, /a GitLab token in env format from stdin \(sha256 [0-9a-f]{16}…\)/);
+      assert.match(o.err, /answers 200 for a token it does not know .*RFC 7009.*cannot confirm/);
+      assert.doesNotMatch(o.err, /glpat-/);
+    });
+
+    it('a failed revocation says how long the token stays valid (the reaper, then GitLab)', async () => {
+      fake.revokeAnswers = [{ status: 503, body: { error: 'temporarily_unavailable' } }];
+      try {
+        const o = io(env, `${ISSUED}\n`);
+        assert.equal(await runRevoke({}, o), 5);
+        assert.match(o.err, /stays valid until the STS's reaper revokes it after its TTL ends/);
+        assert.match(o.err, /GitLab ends it on its expiry date/);
+      } finally {
+        fake.revokeAnswers = [{ status: 200, body: {} }];
+      }
+    });
+  });
+
+  it('exec: a failed revocation names the reaper and GitLab expiry, not "up to Ns"', async () => {
+    fake.revokeAnswers = [{ status: 503, body: { error: 'temporarily_unavailable' } }];
+    try {
+      const o = io(env);
+      assert.equal(await runExec(['/bin/sh', '-c', 'exit 0'], { resource: 'g/p' }, o), 0);
+      assert.match(
+        o.err,
+        /could not revoke the token: .*; it stays valid until the STS's reaper revokes it after its TTL ends \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) — later if the STS is not reachable by then; at the latest GitLab ends it on its expiry date/,
+      );
+      assert.doesNotMatch(o.err, /up to \d+s/);
+    } finally {
+      fake.revokeAnswers = [{ status: 200, body: {} }];
+    }
+  });
+
+  it('a typo in --scope is "unknown GitLab scope", refused before anything is sent', async () => {
+    for (const scope of ['read_repositry', 'read_api read_repositry']) {
+      const o = io(env);
+      assert.equal(await runToken({ resource: 'platform/lib', scope }, o), 2);
+      assert.match(o.err, /unknown GitLab scope "read_repositry" — did you mean read_repository\?/);
+      assert.equal(fake.requests.length, 0, 'nothing sent');
+    }
+    const known = io(env);
+    assert.equal(await runToken({ resource: 'platform/lib', scope: 'read_repository' }, known), 0, known.err);
   });
 
   it('the installed helper command is shell-quoted and absolute', () => {

@@ -7,10 +7,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
+import { sha256Hex } from '../util/hash.ts';
 import { type CacheEntry, chooseCacheDir, TokenCache } from './cache.ts';
 import { ClientError, EXIT, UsageError } from './errors.ts';
 import { childEnvironment, gitEnvFor, keepList, runCommand } from './exec.ts';
-import { checkFormatNeeds, renderToken } from './formats.ts';
+import { checkFormatNeeds, type ReadToken, readTokenOutput, renderToken, usernameOf } from './formats.ts';
 import {
   formatCredentialOutput,
   helperErase,
@@ -20,8 +21,9 @@ import {
   sessionOf,
 } from './git-credential.ts';
 import { type HelperEntry, otherHelpers } from './git-helpers.ts';
+import { type GlobalEntry, parseGlobalList, planInstall, planUninstall } from './git-install.ts';
 import { type MintDeps, metadataGitlabUrl, mint } from './mint.ts';
-import { redact } from './redact.ts';
+import { redact, redactor } from './redact.ts';
 import { readCapped, readSecretFile } from './secret-input.ts';
 import {
   type ClientSettings,
@@ -110,13 +112,15 @@ export function runToken(opts: TokenOptions, io: ClientIo = processIo): Promise<
       );
     }
     const deps = depsFor(settings, io);
-    const { result, target } = await mint(settings, deps);
+    const { result, target, ttlEndMs } = await minted(settings, deps);
     const input = { result, gitlabUrl: target.gitlabUrl, registry };
     try {
       checkFormatNeeds(format, input);
     } catch (err) {
       // The token will not be shown, so it must not stay valid either.
-      await deps.sts.revoke(result.accessToken).catch(() => {});
+      await deps.sts.revoke(result.accessToken).catch((e: Error) => {
+        deps.notice(`could not revoke the token that was not printed: ${e.message}; ${stillValid(ttlEndMs)}`);
+      });
       throw err;
     }
     io.stdout(renderToken(format, input));
@@ -137,11 +141,11 @@ export function runExec(command: string[], opts: ExecOptions, io: ClientIo = pro
     const settings = resolveSettings(opts, io.env);
     const keep = keepList(opts.keepEnv, io.env);
     const deps = depsFor(settings, io);
-    const { result, target } = await mint(settings, deps);
-    const extra = gitEnvFor(target.gitlabUrl, result.accessToken, io.env);
+    const { result, target, ttlEndMs } = await minted(settings, deps);
+    const extra = gitEnvFor(target.gitlabUrl, result.accessToken, io.env, usernameOf(result));
     const child = childEnvironment(io.env, settings, keep);
     deps.log(
-      `exec: ${command[0]} with GITLAB_TOKEN${target.gitlabUrl ? ` and git auth for ${target.gitlabUrl}/` : ''} (expires in ${result.expiresIn ?? '?'}s)`,
+      `exec: ${command[0]} with GITLAB_TOKEN, GITLAB_USERNAME (${usernameOf(result)})${target.gitlabUrl ? ` and git auth for ${target.gitlabUrl}/` : ''} (expires in ${result.expiresIn ?? '?'}s)`,
     );
     if (child.stripped.length > 0)
       deps.log(`exec: not passing ${child.stripped.join(', ')} to the command (--keep-env NAME passes one)`);
@@ -153,15 +157,38 @@ export function runExec(command: string[], opts: ExecOptions, io: ClientIo = pro
         try {
           await deps.sts.revoke(result.accessToken);
         } catch (err) {
-          const left = result.expiresIn ? `; it stays valid for up to ${result.expiresIn}s` : '';
-          throw new Error(`could not revoke the token: ${(err as Error).message}${left}`);
+          throw new Error(`could not revoke the token: ${(err as Error).message}; ${stillValid(ttlEndMs)}`);
         }
       },
     });
   });
 }
 
-/** `tanuki-sts revoke`: revoke a token read from a file or stdin. */
+/** `mint`, and when the token's TTL ends (for what to say if it cannot be revoked). */
+async function minted(settings: ClientSettings, deps: MintDeps) {
+  const m = await mint(settings, deps);
+  const ttlEndMs = m.result.expiresIn === undefined ? undefined : Date.now() + m.result.expiresIn * 1000;
+  return { ...m, ttlEndMs };
+}
+
+/**
+ * How long a token the client could not revoke stays valid: the STS's reaper revokes it
+ * once its TTL has ended and the STS runs (so later than the TTL if the STS is still down
+ * then); GitLab's `expires_at` date is the backstop (src/gitlab/expiry.ts: the first
+ * 00:00 UTC after the TTL, with a few minutes' margin).
+ */
+export function stillValid(ttlEndMs?: number): string {
+  const end =
+    ttlEndMs === undefined ? '' : ` (${new Date(ttlEndMs).toISOString().replace(/\.\d{3}Z$/, 'Z')})`;
+  return `it stays valid until the STS's reaper revokes it after its TTL ends${end} — later if the STS is not reachable by then; at the latest GitLab ends it on its expiry date (00:00 UTC after the TTL, up to about a day later)`;
+}
+
+/**
+ * `tanuki-sts revoke`: revoke a token read from a file or stdin. RFC 7009 has the STS
+ * answer 200 for a token it does not know, so "the STS said 200" proves nothing: the input
+ * is checked here instead — exactly the formats `token` prints, holding a GitLab token
+ * (formats.ts `readTokenOutput`) — and anything else is exit 2 before anything is sent.
+ */
 export function runRevoke(
   opts: RawClientOptions & { tokenFile?: string },
   io: ClientIo = processIo,
@@ -169,19 +196,28 @@ export function runRevoke(
   return guarded(io, 'tanuki-sts', async () => {
     const settings = resolveSettings(opts, io.env);
     const text = opts.tokenFile ? readSecretFile(opts.tokenFile, '--token-file') : await io.readStdin();
-    // Accept the formats `token` prints: raw, env (quoted, or unquoted as older versions wrote it), or the JSON response.
-    let token = text.trim();
-    if (token.startsWith('{')) {
-      try {
-        token = String((JSON.parse(token) as { access_token?: unknown }).access_token ?? '');
-      } catch {}
+    const where = opts.tokenFile ? `--token-file ${opts.tokenFile}` : 'stdin';
+    let read: ReadToken;
+    try {
+      read = readTokenOutput(text);
+    } catch (err) {
+      if (err instanceof UsageError) throw new UsageError(`revoke: ${where}: ${err.message}`);
+      throw err;
     }
-    token = token.replace(/^GITLAB_TOKEN=/, '').trim();
-    const quoted = /^'([^']*)'$/.exec(token);
-    if (quoted) token = quoted[1]!;
-    if (!token || /\s/.test(token))
-      throw new UsageError('revoke needs one token on stdin or in --token-file');
-    await depsFor(settings, io).sts.revoke(token);
+    redactor.add(read.token);
+    const deps = depsFor(settings, io);
+    deps.log(
+      `revoke: a GitLab token in ${read.format} format from ${where} (sha256 ${sha256Hex(read.token).slice(0, 16)}…)`,
+    );
+    try {
+      await deps.sts.revoke(read.token);
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+      throw new ClientError(err.code, err.exitCode, `${err.message}; ${stillValid()}`, { cause: err });
+    }
+    deps.log(
+      'revoke: the STS answered 200; it answers 200 for a token it does not know (or already revoked) too (RFC 7009 §2.2), so the server cannot confirm this token was one it issued',
+    );
     return EXIT.ok;
   });
 }
@@ -189,6 +225,7 @@ export function runRevoke(
 export interface GitCredentialOptions extends RawClientOptions {
   gitlab?: string;
   install?: boolean;
+  uninstall?: boolean;
   dryRun?: boolean;
 }
 
@@ -197,7 +234,7 @@ function gitlabUrlOf(opts: GitCredentialOptions, env: Env): string | undefined {
   return g ? normalizeBaseUrl(g, '--gitlab / TANUKI_GITLAB_URL') : undefined;
 }
 
-/** `tanuki-sts git-credential <get|store|erase|revoke-all>` (git calls the first three) and `--install`. */
+/** `tanuki-sts git-credential <get|store|erase|revoke-all>` (git calls the first three), `--install` and `--uninstall`. */
 export function runGitCredential(
   action: string | undefined,
   opts: GitCredentialOptions,
@@ -205,13 +242,22 @@ export function runGitCredential(
 ): Promise<number> {
   const prefix = 'tanuki-sts git-credential';
   return guarded(io, prefix, async () => {
+    if (opts.install && opts.uninstall)
+      throw new UsageError('give either --install or --uninstall, not both');
     if (opts.install) return installHelper(opts, io);
+    if (opts.uninstall) return uninstallHelper(opts, io);
     if (action === undefined)
-      throw new UsageError('git-credential needs an action (get, store, erase, revoke-all) or --install');
+      throw new UsageError(
+        'git-credential needs an action (get, store, erase, revoke-all), --install or --uninstall',
+      );
+    // Unknown actions must be ignored (gitcredentials(7)).
+    if (!['get', 'store', 'erase', 'revoke-all'].includes(action)) return EXIT.ok;
+    // The URL rule for every action that may send a token to the STS, also when it turns out to have
+    // nothing to send (revoke-all with an empty cache): a plain-http remote STS is refused up front.
+    const stsGiven = opts.sts ?? io.env.TANUKI_STS_URL;
+    if (stsGiven?.trim()) normalizeBaseUrl(stsGiven.trim(), '--sts / TANUKI_STS_URL');
     if (action === 'revoke-all') return revokeAll(opts, io, prefix);
     if (action === 'store') return storeCheck(opts, io, prefix);
-    // Unknown actions must be ignored (gitcredentials(7)).
-    if (action !== 'get' && action !== 'erase') return EXIT.ok;
     const input = parseCredentialInput(await io.readStdin());
     const settings = resolveSettings(opts, io.env);
     const mintDeps = depsFor(settings, io, prefix);
@@ -235,7 +281,7 @@ export function runGitCredential(
       return EXIT.ok;
     }
     const got = await helperGet(settings, deps, req);
-    io.stdout(formatCredentialOutput(got.token, got.expiresAt));
+    io.stdout(formatCredentialOutput(got.token, got.expiresAt, got.username));
     return EXIT.ok;
   });
 }
@@ -343,7 +389,7 @@ async function revokeAll(opts: GitCredentialOptions, io: ClientIo, prefix: strin
   }
   cache.removeLeftovers(10_000);
   io.stderr(
-    `${prefix}: revoked ${revoked} cached token${revoked === 1 ? '' : 's'}${others ? `; left ${others} of other CI jobs` : ''}${failure ? '; some could not be revoked (they stay cached, and valid until they expire)' : ''}\n`,
+    `${prefix}: revoked ${revoked} cached token${revoked === 1 ? '' : 's'}${others ? `; left ${others} of other CI jobs` : ''}${failure ? "; some could not be revoked: they stay cached so that revoke-all can retry, and valid until the STS's reaper revokes them after their TTL (once the STS is reachable again), at the latest until GitLab's expiry date" : ''}\n`,
   );
   return failure?.exitCode ?? EXIT.ok;
 }
@@ -358,11 +404,54 @@ export function helperCommand(stsUrl: string | undefined, argv1 = process.argv[1
   return `!${shellQuote(process.execPath)} ${shellQuote(script)} git-credential${sts}`;
 }
 
+/** The user's global git config (`GIT_CONFIG_GLOBAL`, else ~/.gitconfig), as entries; none when there is no file. */
+function readGlobalConfig(io: ClientIo): GlobalEntry[] {
+  try {
+    return parseGlobalList(
+      execFileSync('git', ['config', '--global', '--null', '--list'], {
+        env: io.env as NodeJS.ProcessEnv,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+  } catch (err) {
+    const e = err as { status?: number; stderr?: string; message: string };
+    if (e.status === 128 && /unable to read config file/.test(e.stderr ?? '')) return [];
+    throw new ClientError(
+      'ERR_GIT_CONFIG',
+      EXIT.internal,
+      `git config --global --list failed: ${(e.stderr || e.message).split('\n')[0]}`,
+    );
+  }
+}
+
+/** Prints each `git config --global …` step, and runs it unless --dry-run. */
+function runGitConfigSteps(steps: string[][], dryRun: boolean | undefined, io: ClientIo): void {
+  for (const step of steps) {
+    const args = ['config', '--global', ...step];
+    io.stderr(`git ${args.map((a) => (a === '' || /\s|'|!/.test(a) ? shellQuote(a) : a)).join(' ')}\n`);
+    if (dryRun) continue;
+    try {
+      execFileSync('git', args, { stdio: ['ignore', 'ignore', 'pipe'], env: io.env as NodeJS.ProcessEnv });
+    } catch (err) {
+      // --unset-all exits 5 when there was nothing to unset.
+      if (args[2] === '--unset-all' && (err as { status?: number }).status === 5) continue;
+      throw new ClientError(
+        'ERR_GIT_CONFIG',
+        EXIT.internal,
+        `git ${args.slice(0, 3).join(' ')} failed: ${(err as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+}
+
 /**
  * Writes the helper into the user's global git config — the one place this
  * tool writes git config, because the user asked for it. An empty helper
  * value first resets helpers inherited from earlier config for this URL, so
  * e.g. `credential.helper=store` is never handed our short-lived tokens.
+ * A helper an earlier `--install` wrote there is replaced; nothing else is
+ * touched, so `--uninstall` can take out exactly what was added (git-install.ts).
  */
 async function installHelper(opts: GitCredentialOptions, io: ClientIo): Promise<number> {
   const stsFlag = opts.sts ?? io.env.TANUKI_STS_URL;
@@ -376,33 +465,37 @@ async function installHelper(opts: GitCredentialOptions, io: ClientIo): Promise<
     gitlab = metadataGitlabUrl(await new StsClient({ baseUrl: sts }).metadata());
     if (!gitlab) throw new UsageError('the STS metadata names no gitlab_url: pass --gitlab URL');
   }
-  const section = `credential.${gitlab}`;
   const helper = helperCommand(sts);
-  const steps: string[][] = [
-    ['config', '--global', '--unset-all', `${section}.helper`],
-    ['config', '--global', '--add', `${section}.helper`, ''],
-    ['config', '--global', '--add', `${section}.helper`, helper],
-    ['config', '--global', `${section}.useHttpPath`, 'true'],
-  ];
-  for (const args of steps) {
-    io.stderr(`git ${args.map((a) => (a === '' || /\s|'|!/.test(a) ? shellQuote(a) : a)).join(' ')}\n`);
-    if (opts.dryRun) continue;
-    try {
-      execFileSync('git', args, { stdio: ['ignore', 'ignore', 'pipe'], env: io.env as NodeJS.ProcessEnv });
-    } catch (err) {
-      // --unset-all exits 5 when there was nothing to unset.
-      if (args[2] === '--unset-all' && (err as { status?: number }).status === 5) continue;
-      throw new ClientError(
-        'ERR_GIT_CONFIG',
-        EXIT.internal,
-        `git ${args.slice(0, 3).join(' ')} failed: ${(err as Error).message.split('\n')[0]}`,
-      );
-    }
-  }
+  runGitConfigSteps(planInstall(readGlobalConfig(io), gitlab, helper), opts.dryRun, io);
   io.stderr(
-    `${opts.dryRun ? 'would configure' : 'configured'} git to ask tanuki-sts for ${gitlab} credentials${sts ? '' : ' (set TANUKI_STS_URL where git runs)'}\n`,
+    `${opts.dryRun ? 'would configure' : 'configured'} git to ask tanuki-sts for ${gitlab} credentials${sts ? '' : ' (set TANUKI_STS_URL where git runs)'}; undo with: tanuki-sts git-credential --uninstall --gitlab ${gitlab}\n`,
   );
   if (!opts.dryRun) warnAboutOtherHelpers(gitlab, helper, io);
+  return EXIT.ok;
+}
+
+/**
+ * `--uninstall`: removes from the global git config what `--install` added — for
+ * `--gitlab` (else for the installs naming `--sts`, else all of them), plus the
+ * sections earlier versions left for old dev-stack ports when the target is a
+ * loopback dev stack (git-install.ts `planUninstall`). Needs no network.
+ */
+function uninstallHelper(opts: GitCredentialOptions, io: ClientIo): number {
+  const gitlab = gitlabUrlOf(opts, io.env);
+  const stsFlag = opts.sts ?? io.env.TANUKI_STS_URL;
+  const sts = stsFlag ? normalizeBaseUrl(stsFlag, '--sts / TANUKI_STS_URL') : undefined;
+  const plan = planUninstall(readGlobalConfig(io), gitlab ? { gitlab } : { sts });
+  const what = gitlab ? `for ${gitlab}` : sts ? `naming the STS ${sts}` : 'at all';
+  if (plan.urls.length === 0) {
+    io.stderr(
+      `nothing to remove: no credential helper written by \`tanuki-sts git-credential --install\` ${what} in the global git config\n`,
+    );
+    return EXIT.ok;
+  }
+  runGitConfigSteps(plan.steps, opts.dryRun, io);
+  io.stderr(
+    `${opts.dryRun ? 'would remove' : 'removed'} the tanuki-sts credential helper for ${plan.urls.join(', ')} from the global git config\n`,
+  );
   return EXIT.ok;
 }
 

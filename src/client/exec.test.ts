@@ -5,16 +5,25 @@ import { childEnvironment, gitEnvFor, keepList, runCommand } from './exec.ts';
 import { resolveSettings } from './settings.ts';
 
 describe('gitEnvFor', () => {
-  it('appends an extraHeader after existing GIT_CONFIG entries and sets GITLAB_TOKEN', () => {
+  it('appends an extraHeader after existing GIT_CONFIG entries and sets GITLAB_TOKEN and GITLAB_USERNAME', () => {
     const env = gitEnvFor('http://127.0.0.1:8080', 'glpat-x', { GIT_CONFIG_COUNT: '2' });
     assert.deepEqual(env, {
       GITLAB_TOKEN: 'glpat-x',
+      GITLAB_USERNAME: 'oauth2',
       GIT_CONFIG_KEY_2: 'http.http://127.0.0.1:8080/.extraHeader',
       GIT_CONFIG_VALUE_2: `Authorization: Basic ${Buffer.from('oauth2:glpat-x').toString('base64')}`,
       GIT_CONFIG_COUNT: '3',
     });
     assert.equal(gitEnvFor('https://g', 't', {}).GIT_CONFIG_KEY_0, 'http.https://g/.extraHeader');
     assert.equal('CI_JOB_TOKEN' in env, false);
+  });
+  it("a deploy token: git's header and GITLAB_USERNAME carry the STS's gitlab_username", () => {
+    const env = gitEnvFor('https://g', 'gldt-abcdefghij', {}, 'gitlab+deploy-token-7');
+    assert.equal(env.GITLAB_USERNAME, 'gitlab+deploy-token-7');
+    assert.equal(
+      env.GIT_CONFIG_VALUE_0,
+      `Authorization: Basic ${Buffer.from('gitlab+deploy-token-7:gldt-abcdefghij').toString('base64')}`,
+    );
   });
   it('refuses a broken GIT_CONFIG_COUNT', () => {
     assert.throws(() => gitEnvFor('https://g', 't', { GIT_CONFIG_COUNT: 'x' }), { exitCode: 2 });

@@ -6,14 +6,15 @@
  * (git ≥ 2.31, "command" scope, see git-config(1) ENVIRONMENT): nothing is
  * written to any git config file, and the token lives only in environment
  * values, never in an argv that `ps` shows. We set
- * `http.<gitlab>/.extraHeader = Authorization: Basic base64(oauth2:TOKEN)`
+ * `http.<gitlab>/.extraHeader = Authorization: Basic base64(USERNAME:TOKEN)` (the STS's
+ * `gitlab_username`: a deploy token works only with its own; else `oauth2`)
  * rather than a credential helper, so no other configured helper (store,
  * osxkeychain…) is ever handed the token to persist.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { UsageError } from './errors.ts';
-import { basicAuth } from './formats.ts';
+import { BASIC_USERNAME, basicAuth } from './formats.ts';
 import type { ClientSettings, Env } from './settings.ts';
 
 /**
@@ -97,9 +98,17 @@ export function childEnvironment(
   return { env: out, stripped: stripped.sort() };
 }
 
-/** Environment additions for the child: GITLAB_TOKEN plus git config entries appended after any existing ones. */
-export function gitEnvFor(gitlabUrl: string | undefined, token: string, env: Env): Record<string, string> {
-  const out: Record<string, string> = { GITLAB_TOKEN: token };
+/**
+ * Environment additions for the child: GITLAB_TOKEN and GITLAB_USERNAME, plus git config entries
+ * appended after any existing ones.
+ */
+export function gitEnvFor(
+  gitlabUrl: string | undefined,
+  token: string,
+  env: Env,
+  username: string = BASIC_USERNAME,
+): Record<string, string> {
+  const out: Record<string, string> = { GITLAB_TOKEN: token, GITLAB_USERNAME: username };
   if (!gitlabUrl) return out;
   const countText = env.GIT_CONFIG_COUNT?.trim();
   const count = countText ? Number(countText) : 0;
@@ -110,7 +119,7 @@ export function gitEnvFor(gitlabUrl: string | undefined, token: string, env: Env
   }
   const url = `${gitlabUrl.replace(/\/+$/, '')}/`;
   out[`GIT_CONFIG_KEY_${count}`] = `http.${url}.extraHeader`;
-  out[`GIT_CONFIG_VALUE_${count}`] = `Authorization: Basic ${basicAuth(token)}`;
+  out[`GIT_CONFIG_VALUE_${count}`] = `Authorization: Basic ${basicAuth(token, username)}`;
   out.GIT_CONFIG_COUNT = String(count + 1);
   return out;
 }

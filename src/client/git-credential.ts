@@ -1,18 +1,18 @@
 /**
  * `tanuki-sts git-credential <get|store|erase>`: a git credential helper
  * (gitcredentials(7), git-credential(1)). Git writes `key=value` lines on
- * stdin; for `get` we answer `username=oauth2` / `password=<token>` for the
+ * stdin; for `get` we answer `username=<the STS's gitlab_username, else oauth2>` / `password=<token>` for the
  * repository git names in `path` (sent only with credential.useHttpPath).
  * Tokens are cached per host+path (cache.ts) and revoked on `erase`, which
  * git calls when the server rejected a credential.
  */
 import { TokenCache } from './cache.ts';
 import { UsageError } from './errors.ts';
-import { BASIC_USERNAME } from './formats.ts';
+import { BASIC_USERNAME, usernameOf } from './formats.ts';
 import { type MintDeps, mint } from './mint.ts';
 import type { ClientSettings, Env } from './settings.ts';
 import { cleanPath, isRepositoryPath, resolveTarget, targetForPath } from './target.ts';
-import { isTokenShaped } from './trust.ts';
+import { isTokenShaped, isUsernameShaped } from './trust.ts';
 
 export type CredentialInput = Map<string, string>;
 
@@ -29,13 +29,19 @@ export function parseCredentialInput(text: string): CredentialInput {
   return out;
 }
 
-export function formatCredentialOutput(token: string, expiresAt: number | undefined): string {
+export function formatCredentialOutput(
+  token: string,
+  expiresAt: number | undefined,
+  /** The STS's `gitlab_username` (a deploy token works only with its own); default `oauth2`. */
+  username: string = BASIC_USERNAME,
+): string {
   // A newline in the token would add lines (`username=`, `quit=1`) to git's protocol: never answer one.
   if (!isTokenShaped(token))
     throw new Error('refusing to hand git a token that is not one line of token characters');
+  if (!isUsernameShaped(username)) throw new Error('refusing to hand git a username that is not one');
   // password_expiry_utc (git ≥ 2.41) lets git drop the credential when it expires; older gits ignore unknown keys.
   const expiry = expiresAt !== undefined ? `password_expiry_utc=${Math.floor(expiresAt / 1000)}\n` : '';
-  return `username=${BASIC_USERNAME}\npassword=${token}\n${expiry}`;
+  return `username=${username}\npassword=${token}\n${expiry}`;
 }
 
 export interface HelperRequest {
@@ -125,17 +131,28 @@ export async function helperGet(
   settings: ClientSettings,
   deps: HelperDeps,
   req: HelperRequest,
-): Promise<{ token: string; expiresAt: number; cached: boolean }> {
+): Promise<{ token: string; expiresAt: number; cached: boolean; username: string }> {
   const now = deps.now ?? Date.now;
   const key = TokenCache.keyOf(cacheKeyParts(settings, deps.env, req));
   const hit = deps.cache.get(key);
   if (hit) {
     deps.log(`git-credential: cached token for ${req.gitlabUrl}/${req.path}`);
-    return { token: hit.token, expiresAt: hit.expiresAt, cached: true };
+    return {
+      token: hit.token,
+      expiresAt: hit.expiresAt,
+      cached: true,
+      username: hit.username ?? BASIC_USERNAME,
+    };
   }
   return deps.cache.withLock(key, async () => {
     const again = deps.cache.get(key);
-    if (again) return { token: again.token, expiresAt: again.expiresAt, cached: true };
+    if (again)
+      return {
+        token: again.token,
+        expiresAt: again.expiresAt,
+        cached: true,
+        username: again.username ?? BASIC_USERNAME,
+      };
     const target = targetForPath(req.path, req.gitlabUrl);
     const minted = await mint(settings, deps, target);
     const issuedAt = now();
@@ -148,8 +165,14 @@ export async function helperGet(
       resource: target.resource ?? req.path,
       sts: settings.stsUrl,
       session: sessionOf(deps.env),
+      username: usernameOf(minted.result),
     });
-    return { token: minted.result.accessToken, expiresAt, cached: false };
+    return {
+      token: minted.result.accessToken,
+      expiresAt,
+      cached: false,
+      username: usernameOf(minted.result),
+    };
   });
 }
 

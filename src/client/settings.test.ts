@@ -56,7 +56,12 @@ describe('resolveSettings', () => {
     ['bad STS URL', { sts: 'sts.example.com' }, {}, /not a URL/],
     ['ftp STS', { sts: 'ftp://x' }, {}, /http\(s\)/],
     ['bad ttl', { sts: 'https://s', ttl: '15 minutes' }, {}, /--ttl/],
-    ['bad scope', { sts: 'https://s', scope: 'read-api' }, {}, /not a GitLab scope/],
+    [
+      'bad scope',
+      { sts: 'https://s', scope: 'read-api' },
+      {},
+      /unknown GitLab scope "read-api" — did you mean read_api\?/,
+    ],
     ['unknown mode', { sts: 'https://s' }, { TANUKI_AZURE_AUTH: 'magic' }, /unknown mode "magic"/],
     ['file and var', { sts: 'https://s', subjectTokenFile: 'f', subjectTokenVar: 'v' }, {}, /not both/],
     ['bad retries', { sts: 'https://s', retries: 'many' }, {}, /--retries/],

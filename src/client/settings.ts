@@ -4,6 +4,7 @@
  * environment is passed in, nothing is read from disk or network here.
  */
 import { DurationError, parseDurationSeconds } from '../util/duration.ts';
+import { GITLAB_SCOPES, isGitlabScope, nearestGitlabScope } from '../util/gitlab-scopes.ts';
 import { UsageError } from './errors.ts';
 import { checkTransport } from './trust.ts';
 
@@ -130,12 +131,22 @@ export function parseDuration(value: string, what: string): number {
   }
 }
 
+/**
+ * `--scope` / `TANUKI_SCOPE`: every scope must be one GitLab knows (util/gitlab-scopes.ts), so
+ * a typo is named here, before any sign-in, instead of coming back from the STS as a refusal.
+ * Whether the policy grants a known scope is the STS's call.
+ */
 function parseScopes(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const scopes = value.split(/[\s,]+/).filter(Boolean);
   for (const s of scopes) {
-    if (!/^[a-z_]+$/.test(s))
-      throw new UsageError(`--scope / TANUKI_SCOPE: "${s.slice(0, 40)}" is not a GitLab scope`);
+    if (isGitlabScope(s)) continue;
+    // Only a scope-like word is quoted back (and nothing long): the value may be anything pasted.
+    const shown = /^[A-Za-z0-9_:-]{1,40}$/.test(s) ? `"${s}"` : `(${s.length} characters)`;
+    const near = nearestGitlabScope(s);
+    throw new UsageError(
+      `--scope / TANUKI_SCOPE: unknown GitLab scope ${shown}${near ? ` — did you mean ${near}?` : ''} (GitLab's access and deploy token scopes: ${GITLAB_SCOPES.join(', ')}; which of them you get is the STS policy's call)`,
+    );
   }
   return scopes.length > 0 ? [...new Set(scopes)] : undefined;
 }

@@ -8,7 +8,7 @@ import { GRANT_TYPE_TOKEN_EXCHANGE } from '../util/oauth-urns.ts';
 import { retryAfterSeconds } from '../util/retry-after.ts';
 import { StsRefusedError, StsUnavailableError } from './errors.ts';
 import { redact, redactor } from './redact.ts';
-import { isTokenShaped } from './trust.ts';
+import { isTokenShaped, isUsernameShaped } from './trust.ts';
 
 /**
  * As received: the values are the STS's word, not yet checked (a rogue STS
@@ -44,6 +44,12 @@ export interface ExchangeResult {
   expiresIn: number | undefined;
   /** Granted scopes: the response's `scope`, else what was asked for (RFC 8693 §2.2.1). */
   scopes: string[] | undefined;
+  /**
+   * The response's `gitlab_username` (what git and registries must be given with the token: a
+   * deploy token's own username); undefined from an STS that sends none (older ones: access
+   * tokens only, where any username works). `usernameOf` (formats.ts) picks the one to use.
+   */
+  username?: string;
   /** The response body exactly as received (for `--format json`). */
   body: string;
 }
@@ -146,7 +152,8 @@ export class StsClient {
     if (answer.status === 200) {
       const result = parseExchangeAnswer(answer.body, req, this.baseUrl);
       if (!isTokenShaped(result.accessToken)) throw await this.refuseIssued(result.accessToken);
-      return result;
+      if (result.username === null) throw await this.refuseUsername(result.accessToken);
+      return result as ExchangeResult;
     }
     throw exchangeFailure(answer, target, this.baseUrl);
   }
@@ -167,6 +174,23 @@ export class StsClient {
     }
     return new StsUnavailableError(
       `the STS at ${this.baseUrl} issued a token that is not a single line of token characters ([A-Za-z0-9_.-], 8-512 long; got ${token.length} characters, sha256 ${sha}…): not used, ${outcome} — is --sts / TANUKI_STS_URL the real STS?`,
+    );
+  }
+
+  /**
+   * A 200 whose `gitlab_username` is not a username (a string of `[A-Za-z0-9.+_-]`): it goes into
+   * netrc lines, URLs, git's credential protocol and the environment, so it is never used; the token
+   * is revoked and the job stops with exit 5.
+   */
+  private async refuseUsername(token: string): Promise<StsUnavailableError> {
+    let outcome = 'revoked the token';
+    try {
+      await this.revoke(token);
+    } catch (err) {
+      outcome = `could not revoke the token (${redact((err as Error).message).slice(0, 200)})`;
+    }
+    return new StsUnavailableError(
+      `the STS at ${this.baseUrl} answered a gitlab_username that is not a username ([A-Za-z0-9.+_-], 1-255 long): not used, ${outcome} — is --sts / TANUKI_STS_URL the real STS?`,
     );
   }
 
@@ -228,7 +252,12 @@ export class StsClient {
   }
 }
 
-function parseExchangeAnswer(body: string, req: ExchangeRequest, base: string): ExchangeResult {
+/** The answer as parsed; `username` null: present but not a username (refused by the caller). */
+function parseExchangeAnswer(
+  body: string,
+  req: ExchangeRequest,
+  base: string,
+): Omit<ExchangeResult, 'username'> & { username?: string | null } {
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(body) as Record<string, unknown>;
@@ -256,6 +285,10 @@ function parseExchangeAnswer(body: string, req: ExchangeRequest, base: string): 
         ? Math.floor(parsed.expires_in)
         : undefined,
     scopes: scope,
+    // Absent from older STSs; anything but a username-shaped string is refused (exchange()).
+    ...(parsed.gitlab_username === undefined
+      ? {}
+      : { username: isUsernameShaped(parsed.gitlab_username) ? parsed.gitlab_username : null }),
     body,
   };
 }
@@ -282,7 +315,7 @@ const REFUSAL_ADVICE: Record<string, (target: string) => string> = {
   invalid_target: (t) =>
     `no token for "${t}" — check --resource / TANUKI_RESOURCE names an existing GitLab project or group that your policy grants`,
   invalid_scope: () =>
-    'the requested scope is more than the policy allows — check --scope / TANUKI_SCOPE against the policy (or omit it for the default)',
+    'the STS does not grant the requested scope — check --scope / TANUKI_SCOPE against the policy (or omit it for the default)',
   unsupported_grant_type: () =>
     'the server does not do RFC 8693 token exchange — is --sts / TANUKI_STS_URL a tanuki-sts?',
   invalid_client: () =>

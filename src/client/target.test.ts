@@ -75,7 +75,7 @@ describe('renderToken', () => {
   for (const [format, expected] of [
     ['raw', 'glpat-abc\n'],
     ['json', '{"access_token":"glpat-abc"}\n'],
-    ['env', "GITLAB_TOKEN='glpat-abc'\n"],
+    ['env', "GITLAB_TOKEN='glpat-abc'\nGITLAB_USERNAME='oauth2'\n"],
     ['netrc', 'machine 127.0.0.1 login oauth2 password glpat-abc\n'],
     ['git-credentials', 'http://oauth2:glpat-abc@127.0.0.1:8080\n'],
     [

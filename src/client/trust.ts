@@ -153,6 +153,18 @@ export function isTokenShaped(token: unknown): token is string {
   return typeof token === 'string' && TOKEN_SHAPE.test(token);
 }
 
+/**
+ * A username to give git and the registries with the token (the STS's `gitlab_username`): GitLab's
+ * deploy-token username rule (`[A-Za-z0-9.+_-]`, at most 255; app/models/deploy_token.rb), which
+ * `oauth2` and `gitlab+deploy-token-N` meet. Nothing a netrc file, a URL's userinfo, git's
+ * credential protocol or a shell would read as syntax (no space, `:`, `@`, quote or newline).
+ */
+const USERNAME_SHAPE = /^[A-Za-z0-9.+_-]{1,255}$/;
+
+export function isUsernameShaped(username: unknown): username is string {
+  return typeof username === 'string' && USERNAME_SHAPE.test(username);
+}
+
 /** POSIX shell single quotes: the value is never expanded, whatever it holds. */
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;

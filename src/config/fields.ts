@@ -25,17 +25,26 @@ export const httpsUrl = z
   .refine(
     isAllowedUrl,
     'expected an https URL (http only for loopback hosts), without credentials or fragment',
-  );
+  )
+  .meta({ expected: 'an https URL' });
+
+const DURATION = 'a duration (`90s`, `15m`, `1h`, `1d` or a number of seconds)';
 
 /** `90s`, `15m`, `1h`, `1d` or a number of seconds; the output is seconds. */
-export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  try {
-    return parseDurationSeconds(v);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+export const duration = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    try {
+      return parseDurationSeconds(v);
+    } catch (err) {
+      // The parser quotes what it was given; a configuration error never does: the value may be a
+      // secret pasted into the wrong key.
+      const message = typeof v === 'number' ? (err as Error).message : `expected ${DURATION}`;
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+  })
+  .meta({ expected: DURATION });
 
 /** `host:port` (`[::1]:port` for IPv6) → `{ host, port }`; port 0 picks a free port. */
 export const listen = z
@@ -45,4 +54,5 @@ export const listen = z
     const i = v.lastIndexOf(':');
     return { host: v.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(v.slice(i + 1)) };
   })
-  .refine((v) => v.port <= 65535, 'port out of range');
+  .refine((v) => v.port <= 65535, 'port out of range')
+  .meta({ expected: '`host:port`, e.g. `127.0.0.1:8600`' });

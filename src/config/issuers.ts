@@ -11,7 +11,9 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Keys both kinds of issuer take. */
 const tokenRules = {
   audiences: doc(
-    z.array(z.string().min(1)).min(1, 'at least one audience is required'),
+    z.array(z.string().min(1)).min(1, 'at least one audience is required').meta({
+      expected: 'a list of accepted `aud` values, at least one: the App ID URI and/or the client ID',
+    }),
     "Accepted `aud` values: the App ID URI (`api://<client ID>`, Entra's default, what v1 tokens carry) " +
       "and/or the API's client ID (what v2 tokens carry). Compared exactly. At least one: an empty list would " +
       'accept any audience (CVE-2024-5798).',
@@ -33,7 +35,10 @@ const entraIssuer = z
     entra: z
       .object({
         tenant: doc(
-          z.string().regex(GUID, 'expected the tenant ID (a GUID)'),
+          z
+            .string()
+            .regex(GUID, 'expected the tenant ID (a GUID)')
+            .meta({ expected: 'the tenant ID, a GUID' }),
           "The tenant ID (GUID). Only tokens with this `tid` and this tenant's v1/v2 `iss` are accepted.",
         ),
         authorityHost: doc(
@@ -75,8 +80,13 @@ const oidcIssuer = z
   });
 
 export const issuersSchema = doc(
-  z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.union([entraIssuer, oidcIssuer])),
-  'A map from a name (what policies refer to; 1–64 of `A-Za-z0-9_.-`) to one trusted token issuer. ' +
+  z
+    .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.union([entraIssuer, oidcIssuer]))
+    .refine(
+      (r) => Object.keys(r).length > 0,
+      'at least one issuer is required: without one, no subject token is accepted',
+    ),
+  'At least one. A map from a name (what policies refer to; 1–64 of `A-Za-z0-9_.-`) to one trusted token issuer. ' +
     'Tokens from any other issuer are refused without a single outbound request: the issuer is looked ' +
     "up from the token's unverified `iss` in a fixed table built from this section, never fetched from " +
     'a URL the token names.',

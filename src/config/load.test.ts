@@ -203,6 +203,157 @@ describe('config', () => {
     assert.equal(parseConfig(off, { env }).gitlab.targetCacheTtl, 60);
   });
 
+  describe('every problem names its key and what was expected', () => {
+    const contoso = (c: Record<string, unknown>) =>
+      (c.issuers as Record<string, Record<string, unknown>>).contoso!;
+    const policy = (c: Record<string, unknown>) =>
+      (c.policies as Record<string, unknown>[])[0] as { match: Record<string, unknown> };
+
+    it('a typo in a key: unknown key, with the known key nearest to it', () => {
+      const c = base();
+      contoso(c).entra = { tennant: TENANT };
+      const issues = issuesOf(c);
+      assert.ok(
+        issues.includes(
+          'issuers.contoso.entra: unknown key `tennant` (did you mean `tenant`?); allowed: `tenant`, `authorityHost`, `allowDelegated`',
+        ),
+        issues.join('\n'),
+      );
+      assert.ok(
+        issues.includes('issuers.contoso.entra.tenant: required (the tenant ID, a GUID)'),
+        issues.join('\n'),
+      );
+      // The issuer is an Entra one: nothing is said about the OIDC shape it is not.
+      assert.ok(!issues.some((i) => i.includes('oidc')), issues.join('\n'));
+      const server = base();
+      (server.server as Record<string, unknown>).lisen = '127.0.0.1:1';
+      assert.ok(
+        issuesOf(server).includes('server: unknown key `lisen` (did you mean `listen`?)'),
+        issuesOf(server).join('\n'),
+      );
+    });
+
+    it('a missing key: required, and what it takes', () => {
+      const c = base();
+      delete contoso(c).audiences;
+      assert.deepEqual(issuesOf(c), [
+        'issuers.contoso.audiences: required (a list of accepted `aud` values, at least one: the App ID URI and/or the client ID)',
+      ]);
+    });
+
+    it('a union none of whose shapes fits: every shape it accepts, and the unknown key', () => {
+      const c = base();
+      policy(c).match.roles = { contain: 'GitLab.Read' };
+      assert.deepEqual(issuesOf(c), [
+        'policies[0].match.roles: expected a string, a number, `true` or `false`, a list of values (the claim ' +
+          'equals one of them), `{ contains: … }` or `{ pattern: … }`; unknown key `contain` (did you mean ' +
+          '`contains`?); allowed: `contains`, `pattern`',
+      ]);
+      const kind = base();
+      contoso(kind).entrra = contoso(kind).entra;
+      delete contoso(kind).entra;
+      const [line] = issuesOf(kind);
+      assert.match(
+        String(line),
+        /^issuers\.contoso: expected Entra ID issuer `\{ entra: …, audiences: …, … \}` or /,
+      );
+      assert.match(String(line), /unknown key `entrra` \(did you mean `entra`\?\)/);
+      const token = base();
+      (token.gitlab as Record<string, unknown>).token = { evn: 'TANUKI_GITLAB_TOKEN' };
+      assert.deepEqual(issuesOf(token), [
+        'gitlab.token: expected a string, `{ env: … }`, `{ file: … }` or `{ keyVault: … }`; unknown key `evn` (did you mean `env`?); allowed: `env`, `file`, `keyVault`',
+      ]);
+    });
+
+    it('a wrong value of a list of names says which names, and the nearest one', () => {
+      const c = base();
+      (policy(c) as unknown as { grant: Record<string, unknown> }).grant.scopes = ['read_repositry'];
+      const [line] = issuesOf(c);
+      assert.match(String(line), /^policies\[0\]\.grant\.scopes\[0\]: expected one of `api`, `read_api`, /);
+      assert.match(String(line), /got `read_repositry` \(did you mean `read_repository`\?\)$/);
+    });
+
+    it('says "Invalid input" nowhere', () => {
+      const c = base();
+      contoso(c).entra = { tennant: TENANT };
+      delete (c.issuers as Record<string, Record<string, unknown>>)['gitlab-ci']!.audiences;
+      policy(c).match.roles = { contain: 'x' };
+      policy(c).match.sub = null;
+      (c.gitlab as Record<string, unknown>).timeout = [];
+      (c.server as Record<string, unknown>).metricsListen = true;
+      const issues = issuesOf(c);
+      assert.equal(issues.length, 7, issues.join('\n'));
+      assert.ok(!issues.some((i) => /Invalid input|Unrecognized key/.test(i)), issues.join('\n'));
+    });
+
+    it('a configuration with no issuers or no policies is refused', () => {
+      const c = base();
+      c.issuers = {};
+      c.policies = [];
+      assert.deepEqual(issuesOf(c), [
+        'issuers: at least one issuer is required: without one, no subject token is accepted',
+        'policies: at least one policy is required: without one, every exchange is refused',
+      ]);
+    });
+
+    it('an unset variable or an unreadable secret file is reported with the schema errors, in one pass', () => {
+      const c = base();
+      contoso(c).entra = { tennant: TENANT };
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV} is the config syntax under test
+      (c.server as Record<string, unknown>).publicUrl = '${STS_URL}';
+      assert.deepEqual(issuesOf(c, {}), [
+        // Reported as unset, not again as an empty URL.
+        'server.publicUrl: environment variable STS_URL is not set',
+        'issuers.contoso.entra.tenant: required (the tenant ID, a GUID)',
+        'issuers.contoso.entra: unknown key `tennant` (did you mean `tenant`?); allowed: `tenant`, `authorityHost`, `allowDelegated`',
+        'gitlab.token: environment variable TANUKI_GITLAB_TOKEN is not set',
+      ]);
+      const f = base();
+      (f.gitlab as Record<string, unknown>).token = { file: '/nonexistent/tanuki-token' };
+      (f.policies as Record<string, unknown>[])[0]!.issuer = 'nope';
+      assert.deepEqual(issuesOf(f), [
+        'policies[0].issuer: "nope" is not a configured issuer',
+        'gitlab.token: cannot read file /nonexistent/tanuki-token',
+      ]);
+    });
+
+    it('secrets: false validates everything but reads no secret', () => {
+      const opts = { env: {}, secrets: false };
+      assert.equal(parseConfig(base(), opts).gitlab.token, '');
+      const f = base();
+      (f.gitlab as Record<string, unknown>).token = { file: '/nonexistent/tanuki-token' };
+      assert.equal(parseConfig(f, opts).gitlab.token, '');
+      const v = base();
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV} is the config syntax under test
+      (v.gitlab as Record<string, unknown>).token = '${GITLAB_TOKEN}';
+      assert.equal(parseConfig(v, opts).gitlab.token, '');
+      // A password inside a secret-bearing key is not expanded either.
+      const pg = base();
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV} is the config syntax under test
+      pg.store = { postgres: { url: 'postgres://sts:${PGPASSWORD}@db.example.com:5432/sts' } };
+      assert.deepEqual(issuesOf(pg), ['store.postgres.url: environment variable PGPASSWORD is not set']);
+      assert.equal(
+        parseConfig(pg, opts).store.postgres?.url,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV} is the config syntax under test
+        'postgres://sts:${PGPASSWORD}@db.example.com:5432/sts',
+      );
+      // Everything else is still checked, variables outside secret-bearing keys included.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${ENV} is the config syntax under test
+      (v.server as Record<string, unknown>).publicUrl = '${STS_URL}';
+      (v.gitlab as Record<string, unknown>).token = { evn: 'X' };
+      try {
+        parseConfig(v, opts);
+        assert.fail('expected a ConfigError');
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.issues, [
+          'server.publicUrl: environment variable STS_URL is not set',
+          'gitlab.token: expected a string, `{ env: … }`, `{ file: … }` or `{ keyVault: … }`; unknown key `evn` (did you mean `env`?); allowed: `env`, `file`, `keyVault`',
+        ]);
+      }
+    });
+  });
+
   describe('files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tanuki-config-'));
     after(() => rmSync(dir, { recursive: true, force: true }));
@@ -212,13 +363,14 @@ describe('config', () => {
 gitlab: { url: "https://gitlab.example.com", token: { file: token } }
 store: { sqlite: ./data/l.db }
 issuers: { ci: { oidc: { issuer: "https://gitlab.example.com" }, audiences: [x] } }
-policies: []
+policies:
+  - { name: p, issuer: ci, match: { sub: s }, grant: { projects: [a/b], scopes: [read_api], role: reporter } }
 `;
       writeFileSync(join(dir, 'ok.yaml'), yaml);
       const c = loadConfigFile(join(dir, 'ok.yaml'), { env: {} });
       assert.equal(c.gitlab.token, 'glpat-from-file');
       assert.equal(c.store.sqlite, join(dir, 'data/l.db'));
-      writeFileSync(join(dir, 'dup.yaml'), `${yaml}policies: []\n`);
+      writeFileSync(join(dir, 'dup.yaml'), `${yaml}tokens: {}\ntokens: {}\n`);
       assert.throws(() => loadConfigFile(join(dir, 'dup.yaml'), { env: {} }), ConfigError);
     });
   });

@@ -4,10 +4,12 @@
  * docs/configuration.md is generated from it (`npm run docs`).
  */
 import { z } from 'zod';
+import { parsePostgresUrl } from '../util/postgres-url.ts';
+import { clientsSchema } from './clients.ts';
+import { credentialRefresh, gitlabTokenRef, rotation, TOKEN_DOC } from './credential.ts';
 import { doc, duration, httpsUrl, listen } from './fields.ts';
 import { issuersSchema } from './issuers.ts';
-import { policiesSchema } from './policies.ts';
-import { secretRef } from './secrets.ts';
+import { denyRuleSchema, policiesSchema } from './policies.ts';
 
 const server = z
   .object({
@@ -61,11 +63,12 @@ const server = z
         perIdentity: doc(
           z.number().int().min(0).default(60),
           'Exchanges per minute per identity (issuer + tenant + subject). `0` turns it off. Over it: ' +
-            '`429` with `Retry-After`.',
+            '`429` with `Retry-After`. Counted in each process: with N replicas the effective limit is up ' +
+            'to N × this ([deployment](deployment.md#what-replicas-share-and-what-they-dont)).',
         ),
         perIp: doc(
           z.number().int().min(0).default(0),
-          'Requests per minute per client IP. `0` (the default) turns it off.',
+          'Requests per minute per client IP. `0` (the default) turns it off. Per process, as `perIdentity`.',
         ),
       })
       .strict()
@@ -74,6 +77,31 @@ const server = z
       z.number().int().min(0).default(20),
       'Concurrently active grants one identity may hold; bounds what a stolen subject token can do. ' +
         '`0` turns it off. Over it: `429`.',
+    ),
+    deny: doc(
+      z.array(denyRuleSchema).default([]),
+      'Identities refused at once, before any policy is looked at, with the generic refusal (`400 ' +
+        'invalid_request`): a list of `{ issuer?: NAME, match: { claim: matcher, … } }`, matchers as in a ' +
+        "policy's `match` (every one must hold; `issuer` limits the entry to one issuer). Applied by a " +
+        'reload (`SIGHUP`, `tanuki-sts reload`) without a restart; see the ' +
+        '[leaked-identity runbook](operations.md#runbook-a-leaked-pipeline-identity).',
+    ),
+    adminSocket: doc(
+      z.string().min(1).optional(),
+      'A Unix socket (created `0600`, its folder `0700` if missing) on which the running STS takes ' +
+        '`tanuki-sts reload --config F` and answers whether the reload worked. Unset: no socket (`SIGHUP` ' +
+        'still reloads). Must be on a local file system; at most 100 bytes long. See ' +
+        '[reload](operations.md#reloading-the-configuration).',
+      'none',
+    ),
+    clientBundle: doc(
+      z.union([z.literal(false), z.string().min(1)]).optional(),
+      'The self-contained pipeline client served at `GET /client/tanuki-sts.mjs` (its SHA-256 is the ' +
+        "metadata's `client_sha256`): a file, read once at start-up (unreadable or empty: the STS does not " +
+        'start). Unset: `dist/tanuki-sts-client.mjs` of the installation (`npm run build`; not when a ' +
+        'source file beside it is newer), else built in memory from the sources at start-up, else not ' +
+        'served (a warning). `false`: never served. See [operations](operations.md#the-pipeline-client-bundle).',
+      'the built file, else built from the sources',
     ),
   })
   .strict();
@@ -84,13 +112,9 @@ const gitlab = z
       httpsUrl,
       "GitLab's base URL, e.g. `https://gitlab.example.com`. Resource URLs in requests must start with it.",
     ),
-    token: doc(
-      secretRef,
-      "The STS's own GitLab token: a personal access token (not a project or group token — those cannot " +
-        'create tokens) with the `api` scope, of a user who is Maintainer on every project and Owner on ' +
-        'every group the policies grant. `{ env: NAME }`, `{ file: /run/secrets/gitlab-token }`, or ' +
-        '(discouraged) an inline string.',
-    ),
+    token: doc(gitlabTokenRef, TOKEN_DOC),
+    credentialRefresh,
+    rotation,
     caFile: doc(z.string().optional(), "Extra CA (PEM) trusted for GitLab's TLS."),
     timeout: doc(duration.default(10), 'Timeout of each GitLab API call.'),
     healthInterval: doc(
@@ -108,16 +132,78 @@ const gitlab = z
   })
   .strict();
 
-const store = z
+const postgres = z
   .object({
-    sqlite: doc(
-      z.string().min(1).default('./data/tanuki-sts.db'),
-      "The ledger's SQLite file (WAL mode), or `:memory:` (tests). Its folder is created (`0700`) if " +
-        'missing; the file, its `-wal`/`-shm` and the `.lock` file are `0600` whatever the umask.',
+    url: doc(
+      z.string().superRefine((v, ctx) => {
+        try {
+          parsePostgresUrl(v);
+        } catch (err) {
+          // The parser's message quotes nothing of the URL (it may hold a password).
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }),
+      `\`postgres://user@host:5432/database\`, with \`\${VAR}\` expansion for the password ` +
+        `(\`postgres://sts:\${PGPASSWORD}@db:5432/sts\`; \`PGPASSWORD\` in the environment also works). ` +
+        'Only `sslmode` may follow (`disable`, `require`, `verify-ca`, `verify-full`; `allow`/`prefer` ' +
+        'are refused). TLS, verified against the system CAs or `caFile` with the host name checked, is ' +
+        'used for every host but loopback unless `sslmode=disable` says otherwise; `require` verifies too. ' +
+        'Never logged. See [deployment](deployment.md#replicas-with-postgresql).',
+      'required with `postgres`',
+    ),
+    caFile: doc(
+      z.string().optional(),
+      "Extra CA (PEM) trusted for the PostgreSQL server's certificate; turns TLS on whatever the host.",
+    ),
+    schema: doc(
+      z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier: a-z, 0-9, "_", up to 63')
+        .default('tanuki_sts'),
+      'The database schema the ledger lives in (created if missing, with its tables, on first start). ' +
+        'Several deployments can share a database with a schema each.',
+    ),
+    poolSize: doc(
+      z.number().int().min(1).max(100).default(10),
+      'Connections per replica for requests (1–100); each replica holds one more for leader election.',
     ),
   })
   .strict()
-  .default({ sqlite: './data/tanuki-sts.db' });
+  .superRefine((v, ctx) => {
+    if (v.caFile === undefined) return;
+    try {
+      parsePostgresUrl(v.url, true);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: (err as Error).message });
+    }
+  });
+
+const store = doc(
+  z
+    .object({
+      sqlite: doc(
+        z.string().min(1).optional(),
+        "The ledger's SQLite file (WAL mode), or `:memory:` (tests): one serving process. Its folder is " +
+          'created (`0700`) if missing; the file, its `-wal`/`-shm` and the `.lock` file are `0600` ' +
+          'whatever the umask.',
+        '`./data/tanuki-sts.db` when `store` is absent',
+      ),
+      postgres: postgres.optional(),
+    })
+    .strict()
+    .superRefine((v, ctx) => {
+      const set = [v.sqlite !== undefined, v.postgres !== undefined].filter(Boolean).length;
+      if (set !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `set exactly one of store.sqlite and store.postgres (${set === 0 ? 'neither' : 'both'} is set)`,
+        });
+      }
+    })
+    .default({ sqlite: './data/tanuki-sts.db' }),
+  'Where the ledger lives: exactly one of `sqlite` (a single process) and `postgres` (any number of ' +
+    'replicas sharing it; see [deployment](deployment.md)).',
+);
 
 const tokens = z
   .object({
@@ -162,7 +248,17 @@ const audit = z
   .default({});
 
 export const configSchema = z
-  .object({ server, gitlab, store, issuers: issuersSchema, policies: policiesSchema, tokens, reaper, audit })
+  .object({
+    server,
+    gitlab,
+    store,
+    issuers: issuersSchema,
+    clients: clientsSchema,
+    policies: policiesSchema,
+    tokens,
+    reaper,
+    audit,
+  })
   .strict();
 
 /** The file as validated: defaults filled in, durations in seconds; secrets and paths not yet resolved. */

@@ -10,7 +10,16 @@ import { ConfigError } from './errors.ts';
 
 export const secretRef = z.union([
   z.string().min(1),
-  z.object({ env: z.string().min(1) }).strict(),
+  z
+    .object({
+      env: z
+        .string()
+        .regex(
+          /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
+          'expected the name of an environment variable (letters, digits, `_`)',
+        ),
+    })
+    .strict(),
   z.object({ file: z.string().min(1) }).strict(),
 ]);
 export type SecretRef = z.output<typeof secretRef>;

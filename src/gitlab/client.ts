@@ -4,7 +4,17 @@
  * - One keep-alive undici Agent per client (≥ 64 connections), the instance's
  *   CA when `caFile` is given, a whole-request deadline of `timeoutMs`.
  * - Authenticates with `PRIVATE-TOKEN` (doc/api/rest/authentication.md). The
- *   token never appears in an error, log line or metric label.
+ *   token never appears in an error, log line or metric label. It may come from
+ *   a credential holder (src/credential) that swaps it while the STS runs: on a
+ *   401 the holder is asked whether the token was rotated, and the request is
+ *   sent once more with the new one (a 401 means GitLab did nothing, so even a
+ *   create is safe to send again).
+ * - The STS's own token: `getSelfToken` (`GET /personal_access_tokens/self`) and
+ *   `rotateSelfToken` (`POST /personal_access_tokens/self/rotate`, GitLab 16.10+,
+ *   doc/api/personal_access_tokens.md "Rotate a personal access token"): one
+ *   request, never retried, never refreshed on a 401 — rotating an already
+ *   rotated token makes GitLab revoke the whole token family ("Automatic reuse
+ *   detection").
  * - `createAccessToken` is one request, never retried: POST is not idempotent
  *   and a retry after a lost answer could mint twice. The ledger marks such a
  *   grant failed and the reconciler revokes whatever GitLab made for it.
@@ -28,13 +38,19 @@ import {
 import { parseLinkNext } from './link.ts';
 import type {
   AccessTokenInfo,
+  CreateDeployTokenInput,
+  CreatedDeployToken,
   CreatedToken,
   CreateTokenInput,
+  DeployTokenInfo,
   GitlabClient,
   GitlabClientOptions,
   GitlabRateLimit,
+  ListDeployTokensOptions,
   ListTokensOptions,
+  PersonalTokenInfo,
   ResolvedTarget,
+  RotatedPersonalToken,
 } from './types.ts';
 
 const PER_PAGE = 100; // GitLab's maximum page size (doc/api/rest/index.md, "Pagination")
@@ -54,6 +70,8 @@ interface Call {
   /** Low-cardinality route template for metrics, e.g. `/projects/:id/access_tokens`. */
   route: string;
   json?: unknown;
+  /** Send this token instead of the current one (the rotation's own calls); no 401 refresh, no readiness. */
+  token?: string;
 }
 
 export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
@@ -73,8 +91,15 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
   let status: { ok: boolean; at: number } | undefined;
   let closing: Promise<void> | undefined;
   const limit: GitlabRateLimit = {};
+  const provider = typeof o.token === 'string' ? { current: () => o.token as string } : o.token;
+  /** The token values this client sent lately: redacted from anything GitLab echoes back. */
+  const sent = new Set<string>();
 
-  const redact = (text: string): string => (o.token ? text.split(o.token).join('[redacted]') : text);
+  const redact = (text: string): string => {
+    let out = text;
+    for (const t of [provider.current(), ...sent]) if (t) out = out.split(t).join('[redacted]');
+    return out;
+  };
 
   function noteRateLimit(headers: RawResponse['headers']): void {
     const remaining = intHeader(headers['ratelimit-remaining']);
@@ -98,8 +123,28 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
     }
   }
 
-  /** One HTTP exchange. Throws GitlabUnavailableError for network errors and timeouts only. */
+  /**
+   * One HTTP exchange, and on a 401 to the current token one more with the token the
+   * credential holder finds (rotated meanwhile). Throws GitlabUnavailableError for network
+   * errors and timeouts only.
+   */
   async function send(call: Call): Promise<RawResponse> {
+    const token = call.token ?? provider.current();
+    const res = await sendOnce(call, token);
+    if (
+      res.status === 401 &&
+      call.token === undefined &&
+      provider.unauthorized !== undefined &&
+      (await provider.unauthorized(token))
+    ) {
+      return sendOnce(call, provider.current());
+    }
+    return res;
+  }
+
+  async function sendOnce(call: Call, token: string): Promise<RawResponse> {
+    if (sent.size >= 4) sent.delete(sent.values().next().value as string);
+    sent.add(token);
     const url =
       call.path.startsWith('https://') || call.path.startsWith('http://') ? call.path : base.href + call.path;
     const started = performance.now();
@@ -115,7 +160,7 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
         dispatcher: agent,
         signal: controller.signal,
         headers: {
-          'private-token': o.token,
+          'private-token': token,
           accept: 'application/json',
           'user-agent': 'tanuki-sts',
           ...(call.json !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -134,7 +179,10 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
       noteRateLimit(res.headers);
       observe(call, res.statusCode, started);
       // Readiness: GitLab answered. A 5xx/429 or a refused STS token (401) means it is not usable.
-      status = { ok: res.statusCode < 500 && res.statusCode !== 429 && res.statusCode !== 401, at: now() };
+      // A call with a token of its own (a rotation probing an old token) says nothing about it.
+      if (call.token === undefined) {
+        status = { ok: res.statusCode < 500 && res.statusCode !== 429 && res.statusCode !== 401, at: now() };
+      }
       return { status: res.statusCode, headers: res.headers, body };
     } catch (err) {
       o.onRequest?.({
@@ -143,7 +191,7 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
         status: 'error',
         durationMs: performance.now() - started,
       });
-      status = { ok: false, at: now() };
+      if (call.token === undefined) status = { ok: false, at: now() };
       const e = err as { code?: string; name?: string; message?: string };
       const detail = timedOut ? `timed out after ${o.timeoutMs} ms` : (e.code ?? e.name ?? 'network error');
       throw new GitlabUnavailableError(
@@ -324,6 +372,98 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
       return out;
     },
 
+    async createDeployToken(i: CreateDeployTokenInput): Promise<CreatedDeployToken> {
+      const call: Call = {
+        method: 'POST',
+        path: `${targetPath(i.kind, i.ref)}/deploy_tokens`,
+        route: `/${i.kind}s/:id/deploy_tokens`,
+        // doc/api/deploy_tokens.md, "Create a project deploy token" (same for groups): `expires_at`
+        // is an ISO 8601 date-time, enforced to the second (deployTokenExpiry).
+        json: {
+          name: i.name,
+          scopes: i.scopes,
+          expires_at: i.expiresAt,
+          ...(i.username !== undefined ? { username: i.username } : {}),
+        },
+      };
+      const res = await send(call); // exactly one request: see the module comment
+      if (res.status !== 201 && res.status !== 200)
+        throw failure(res, call, `the ${i.kind} deploy token`, 'not-found');
+      const b = res.body as Record<string, unknown> | null;
+      if (
+        !b ||
+        typeof b !== 'object' ||
+        typeof b.id !== 'number' ||
+        !Number.isSafeInteger(b.id) ||
+        b.id <= 0 ||
+        typeof b.token !== 'string' ||
+        !b.token ||
+        typeof b.username !== 'string' ||
+        !DEPLOY_TOKEN_USERNAME.test(b.username)
+      ) {
+        // GitLab may have minted something; the caller marks the grant failed and the reconciler cleans up.
+        throw new GitlabUnavailableError(`GitLab ${call.method} ${call.route}: malformed answer`, {
+          status: res.status,
+        });
+      }
+      return {
+        id: b.id,
+        token: b.token,
+        username: b.username,
+        expiresAt: typeof b.expires_at === 'string' ? b.expires_at : null,
+        ...(b.revoked === true || b.expired === true ? { active: false as const } : {}),
+      };
+    },
+
+    async revokeDeployToken(kind: TargetKind, ref: string, tokenId: number): Promise<'revoked' | 'absent'> {
+      if (!Number.isSafeInteger(tokenId) || tokenId <= 0)
+        throw new TypeError('tokenId must be a positive integer');
+      const call: Call = {
+        method: 'DELETE',
+        path: `${targetPath(kind, ref)}/deploy_tokens/${tokenId}`,
+        route: `/${kind}s/:id/deploy_tokens/:token_id`,
+      };
+      return withRetries(async () => {
+        const res = await send(call);
+        if (res.status === 204 || res.status === 200) return 'revoked';
+        // 404: the token (or its project/group) is already gone — the caller's listing confirms.
+        if (res.status === 404) return 'absent';
+        throw failure(res, call, `deleting ${kind} deploy token ${tokenId}`);
+      });
+    },
+
+    async listDeployTokens(
+      kind: TargetKind,
+      ref: string,
+      opts: ListDeployTokensOptions = {},
+    ): Promise<DeployTokenInfo[]> {
+      // doc/api/deploy_tokens.md, "List project deploy tokens": no name filter, `active` only.
+      const query = new URLSearchParams({ per_page: String(PER_PAGE) });
+      if (opts.active) query.set('active', 'true');
+      const first = `${targetPath(kind, ref)}/deploy_tokens`;
+      const route = `/${kind}s/:id/deploy_tokens`;
+      const out: DeployTokenInfo[] = [];
+      let page: string | undefined = `${first}?${query}`;
+      for (let n = 0; page !== undefined; n++) {
+        if (n >= MAX_PAGES)
+          throw new GitlabUnavailableError(`GitLab GET ${route}: more than ${MAX_PAGES} pages`);
+        const call: Call = { method: 'GET', path: page, route };
+        const res = await withRetries(async () => {
+          const r = await send(call);
+          if (r.status !== 200) throw failure(r, call, `listing ${kind} deploy tokens`);
+          return r;
+        });
+        if (!Array.isArray(res.body))
+          throw new GitlabUnavailableError(`GitLab GET ${route}: expected a JSON array`);
+        for (const item of res.body) {
+          const t = toDeployTokenInfo(item);
+          if (t) out.push(t);
+        }
+        page = nextPage(res.headers, first, query, base);
+      }
+      return out;
+    },
+
     async checkHealth(): Promise<void> {
       const call: Call = {
         method: 'GET',
@@ -334,6 +474,49 @@ export function createGitlabClient(o: GitlabClientOptions): GitlabClient {
         const res = await send(call);
         if (res.status !== 200) throw failure(res, call, 'the health check');
       });
+    },
+
+    async getSelfToken(token?: string): Promise<PersonalTokenInfo> {
+      // doc/api/personal_access_tokens.md, "Get single personal access token" › "Self-inform".
+      const call: Call = {
+        method: 'GET',
+        path: 'personal_access_tokens/self',
+        route: '/personal_access_tokens/self',
+        ...(token !== undefined ? { token } : {}),
+      };
+      const res = await withRetries(async () => {
+        const r = await send(call);
+        if (r.status !== 200) throw failure(r, call, 'reading its own token');
+        return r;
+      });
+      const info = toPersonalToken(res.body);
+      if (!info)
+        throw new GitlabUnavailableError(`GitLab GET ${call.route}: malformed answer`, { status: 200 });
+      return info;
+    },
+
+    async rotateSelfToken(i: { token: string; expiresAt: string }): Promise<RotatedPersonalToken> {
+      // doc/api/personal_access_tokens.md, "Rotate a personal access token" › "Self-rotate" (16.10+).
+      const call: Call = {
+        method: 'POST',
+        path: 'personal_access_tokens/self/rotate',
+        route: '/personal_access_tokens/self/rotate',
+        json: { expires_at: i.expiresAt },
+        token: i.token,
+      };
+      const res = await send(call); // exactly one request: see the module comment
+      if (res.status !== 200 && res.status !== 201) throw failure(res, call, 'rotating its own token');
+      const info = toPersonalToken(res.body);
+      const b = res.body as Record<string, unknown>;
+      if (!info || typeof b.token !== 'string' || !b.token) {
+        // GitLab has rotated (the old token is revoked) but the answer cannot be used: the caller
+        // treats it like a lost answer.
+        throw new GitlabUnavailableError(`GitLab POST ${call.route}: malformed answer`, {
+          status: res.status,
+        });
+      }
+      sent.add(b.token);
+      return { ...info, token: b.token };
     },
 
     lastStatus() {
@@ -385,6 +568,23 @@ function nextPage(
   return u.href;
 }
 
+/** What a deploy token's username may be (`DeployToken` validation): anything else is not used. */
+const DEPLOY_TOKEN_USERNAME = /^[A-Za-z0-9.+_-]{1,255}$/;
+
+function toDeployTokenInfo(item: unknown): DeployTokenInfo | undefined {
+  if (!item || typeof item !== 'object') return undefined;
+  const t = item as Record<string, unknown>;
+  if (typeof t.id !== 'number' || typeof t.name !== 'string') return undefined;
+  return {
+    id: t.id,
+    name: t.name,
+    username: typeof t.username === 'string' ? t.username : '',
+    expiresAt: typeof t.expires_at === 'string' ? t.expires_at : null,
+    revoked: t.revoked === true,
+    expired: t.expired === true,
+  };
+}
+
 function toTokenInfo(item: unknown): AccessTokenInfo | undefined {
   if (!item || typeof item !== 'object') return undefined;
   const t = item as Record<string, unknown>;
@@ -397,6 +597,23 @@ function toTokenInfo(item: unknown): AccessTokenInfo | undefined {
     revoked: t.revoked === true,
     expiresAt: typeof t.expires_at === 'string' ? t.expires_at : null,
     createdAt: typeof t.created_at === 'string' ? t.created_at : '',
+  };
+}
+
+function toPersonalToken(item: unknown): PersonalTokenInfo | undefined {
+  if (!item || typeof item !== 'object') return undefined;
+  const t = item as Record<string, unknown>;
+  if (typeof t.id !== 'number' || !Number.isSafeInteger(t.id) || t.id <= 0) return undefined;
+  return {
+    id: t.id,
+    name: typeof t.name === 'string' ? t.name : '',
+    scopes: Array.isArray(t.scopes) ? t.scopes.filter((x): x is string => typeof x === 'string') : [],
+    active: t.active === true,
+    revoked: t.revoked === true,
+    expiresAt: typeof t.expires_at === 'string' ? t.expires_at : null,
+    createdAt: typeof t.created_at === 'string' ? t.created_at : '',
+    userId: typeof t.user_id === 'number' ? t.user_id : -1,
+    lastUsedAt: typeof t.last_used_at === 'string' ? t.last_used_at : null,
   };
 }
 

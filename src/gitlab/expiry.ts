@@ -36,3 +36,26 @@ export function gitlabExpiryDate(ttlEndMs: number): string {
   const dayStart = Math.floor((ttlEndMs + GITLAB_CLOCK_MARGIN_MS) / DAY_MS) * DAY_MS;
   return utcDate(dayStart + DAY_MS);
 }
+
+/**
+ * How far past the TTL a deploy token's own expiry is set: GitLab's clock may run a little ahead
+ * of ours, and the reaper needs a moment to revoke it at the TTL.
+ */
+export const DEPLOY_TOKEN_EXPIRY_MARGIN_MS = 60_000;
+
+/**
+ * A deploy token's `expires_at`: unlike access tokens' dates, GitLab takes an ISO 8601 date-time
+ * (doc/api/deploy_tokens.md, `expires_at` "datetime") and enforces it to the second: the token
+ * authenticates while `expires_at >= NOW()` (app/models/deploy_token.rb `DeployToken.active`, the
+ * scope lib/gitlab/auth.rb `deploy_token_check` looks tokens up in); GitLab answers it with
+ * milliseconds (`2026-06-30T00:00:00.000Z`, recordings e2e/{17.11.7…19.1.1}/TestWithProjectDeployToken.yaml
+ * of ilijamt/vault-plugin-secrets-gitlab). So the backstop is tight: the TTL end plus
+ * `DEPLOY_TOKEN_EXPIRY_MARGIN_MS`, rounded up to the whole second (`2025-01-01T10:16:01Z`). (GitLab's
+ * `expired` flag is day-granular, `expires_at < Date.today`: it says nothing about whether the
+ * token still works.)
+ */
+export function deployTokenExpiry(ttlEndMs: number): string {
+  if (!Number.isFinite(ttlEndMs)) throw new RangeError('ttlEndMs must be a finite number');
+  const seconds = Math.ceil((ttlEndMs + DEPLOY_TOKEN_EXPIRY_MARGIN_MS) / 1000);
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}

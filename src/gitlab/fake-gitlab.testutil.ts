@@ -33,6 +33,19 @@ export interface FakeToken {
   token: string;
 }
 
+export interface FakeDeployToken {
+  id: number;
+  name: string;
+  username: string;
+  scopes: string[];
+  expires_at: string | null;
+  revoked: boolean;
+  expired: boolean;
+  token: string;
+  /** DELETE destroys a deploy token (GitLab): kept here, flagged, for the tests' eyes only. */
+  deleted: boolean;
+}
+
 export interface FakeReply {
   status: number;
   headers?: Record<string, string>;
@@ -52,8 +65,18 @@ export interface FakeGitlab {
   extraHeaders?: () => Record<string, string>;
   /** Latency added to every answer (ms). */
   latencyMs: number;
+  /** The most requests that were waiting out `latencyMs` at the same time. */
+  maxConcurrent: number;
   /** Seed a token directly (as if created earlier). */
   addToken(kind: TargetKind, ref: string, name: string, extra?: Partial<FakeToken>): FakeToken;
+  /** Deploy tokens per target, keyed as `tokens`. */
+  deployTokens: Map<string, FakeDeployToken[]>;
+  addDeployToken(
+    kind: TargetKind,
+    ref: string,
+    name: string,
+    extra?: Partial<FakeDeployToken>,
+  ): FakeDeployToken;
   /** Requests matching method (and optional predicate). */
   count(method: string, pred?: (r: RecordedRequest) => boolean): number;
   close(): Promise<void>;
@@ -72,6 +95,7 @@ export async function startFakeGitlab(
     requests: [],
     tokens: new Map(),
     latencyMs: 0,
+    maxConcurrent: 0,
     addToken(kind, ref, name, extra = {}) {
       const t: FakeToken = {
         id: nextId++,
@@ -89,6 +113,25 @@ export async function startFakeGitlab(
       };
       const key = `${kind}:${ref}`;
       fake.tokens.set(key, [...(fake.tokens.get(key) ?? []), t]);
+      return t;
+    },
+    deployTokens: new Map(),
+    addDeployToken(kind, ref, name, extra = {}) {
+      const id = nextId++;
+      const t: FakeDeployToken = {
+        id,
+        name,
+        username: `gitlab+deploy-token-${id}`,
+        scopes: ['read_repository'],
+        expires_at: null,
+        revoked: false,
+        expired: false,
+        token: `gldt-fake${id}${Math.random().toString(36).slice(2, 10)}`,
+        deleted: false,
+        ...extra,
+      };
+      const key = `${kind}:${ref}`;
+      fake.deployTokens.set(key, [...(fake.deployTokens.get(key) ?? []), t]);
       return t;
     },
     count(method, pred) {
@@ -114,11 +157,17 @@ export async function startFakeGitlab(
     return r;
   };
 
+  let waiting = 0;
   /** Common preamble: record, auth, latency, faults. Returns true when the reply was already sent. */
   const pre = async (req: FastifyRequest, reply: FastifyReply): Promise<RecordedRequest | undefined> => {
     const r = record(req);
     const delay = fake.latencyMs;
-    if (delay > 0) await new Promise((res) => setTimeout(res, delay));
+    if (delay > 0) {
+      waiting++;
+      fake.maxConcurrent = Math.max(fake.maxConcurrent, waiting);
+      await new Promise((res) => setTimeout(res, delay));
+      waiting--;
+    }
     for (const [k, v] of Object.entries(fake.extraHeaders?.() ?? {})) reply.header(k, v);
     const fault = fake.intercept?.(r);
     if (fault) {
@@ -206,6 +255,49 @@ export async function startFakeGitlab(
       if (!t || t.revoked) return reply.code(404).send({ message: '404 Not found' });
       t.revoked = true;
       t.active = false;
+      return reply.code(204).send();
+    });
+  }
+
+  // Deploy tokens (doc/api/deploy_tokens.md): create → 201 with `token`, list (`active`), delete → 204.
+  for (const seg of ['projects', 'groups']) {
+    app.post(`/api/v4/${seg}/:id/deploy_tokens`, async (req, reply) => {
+      const r = await pre(req, reply);
+      if (!r) return reply;
+      const b = req.body as Record<string, unknown>;
+      if (!b || typeof b.name !== 'string' || !Array.isArray(b.scopes)) {
+        return reply.code(400).send({ error: 'name is missing' });
+      }
+      if (r.ref?.startsWith('missing')) return reply.code(404).send({ message: '404 Project Not Found' });
+      const t = fake.addDeployToken(r.kind ?? 'project', r.ref ?? '', b.name, {
+        scopes: b.scopes as string[],
+        expires_at: typeof b.expires_at === 'string' ? b.expires_at : null,
+        ...(typeof b.username === 'string' ? { username: b.username } : {}),
+      });
+      const { deleted: _d, ...shown } = t;
+      return reply.code(201).send(shown);
+    });
+
+    app.get(`/api/v4/${seg}/:id/deploy_tokens`, async (req, reply) => {
+      const r = await pre(req, reply);
+      if (!r) return reply;
+      let list = (fake.deployTokens.get(`${r.kind}:${r.ref}`) ?? []).filter((t) => !t.deleted);
+      if (r.query.active === 'true') list = list.filter((t) => !t.revoked && !t.expired);
+      const perPage = Math.min(perPageMax, Number(r.query.per_page ?? 20));
+      const page = Number(r.query.page ?? 1);
+      const more = page * perPage < list.length;
+      reply.header('x-next-page', more ? String(page + 1) : '');
+      return reply.send(
+        list.slice((page - 1) * perPage, page * perPage).map(({ token: _t, deleted: _d, ...rest }) => rest),
+      );
+    });
+
+    app.delete(`/api/v4/${seg}/:id/deploy_tokens/:tokenId`, async (req, reply) => {
+      const r = await pre(req, reply);
+      if (!r) return reply;
+      const t = (fake.deployTokens.get(`${r.kind}:${r.ref}`) ?? []).find((x) => x.id === r.tokenId);
+      if (!t || t.deleted) return reply.code(404).send({ message: '404 Not found' });
+      t.deleted = true;
       return reply.code(204).send();
     });
   }

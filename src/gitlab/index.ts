@@ -8,16 +8,23 @@ export {
   GitlabRejectedError,
   GitlabUnavailableError,
 } from './errors.ts';
-export { gitlabExpiryDate } from './expiry.ts';
+export { DEPLOY_TOKEN_EXPIRY_MARGIN_MS, deployTokenExpiry, gitlabExpiryDate } from './expiry.ts';
 export { createTargetResolver, type TargetResolver, type TargetResolverOptions } from './target-resolver.ts';
 export type {
   AccessTokenInfo,
+  CreateDeployTokenInput,
+  CreatedDeployToken,
   CreatedToken,
   CreateTokenInput,
+  DeployTokenInfo,
   GitlabClient,
   GitlabClientOptions,
   GitlabRateLimit,
   GitlabRequestInfo,
+  ListDeployTokensOptions,
   ListTokensOptions,
+  PersonalTokenInfo,
   ResolvedTarget,
+  RotatedPersonalToken,
+  TokenProvider,
 } from './types.ts';

@@ -1,6 +1,6 @@
 /**
  * The LedgerStore contract: one test suite every implementation runs
- * (SQLite now, PostgreSQL later). Call it from a *.test.ts:
+ * (SQLite and PostgreSQL). Call it from a *.test.ts:
  *
  *   runLedgerContract('sqlite', async () => { … return { open, cleanup } });
  *
@@ -11,12 +11,16 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { grantStatus, STATUS_FILTERS, statusFilter } from './kill-switch.ts';
 import {
   ActiveGrantCapError,
   DuplicateGrantError,
   type Grant,
+  type GrantFilter,
   GrantNotFoundError,
+  type GrantState,
   GrantStateError,
+  LedgerError,
   type LedgerStore,
   type NewGrant,
 } from './types.ts';
@@ -263,6 +267,38 @@ export function runLedgerContract(name: string, makeHarness: () => Promise<Ledge
         assert.deepEqual(await s.failStaleMinting(T0 - 2 * MIN), []);
       }));
 
+    it("failOrphanedMinting fails the minting grants of a process that is gone, never the store's own", async () => {
+      const h = await makeHarness();
+      try {
+        const gone = await h.open();
+        const orphan = newGrant();
+        await gone.insertMinting(orphan);
+        const finished = await active(gone, {}, 31);
+        await gone.close(); // the process that recorded them is gone
+        const s = await h.open();
+        try {
+          const mine = newGrant();
+          await s.insertMinting(mine);
+          const failed = await s.failOrphanedMinting();
+          assert.deepEqual(
+            failed.map((g) => g.id),
+            [orphan.id],
+          );
+          assert.equal(failed[0]?.state, 'failed');
+          assert.match(failed[0]?.lastError ?? '', /orphan-suspect/);
+          assert.equal(failed[0]?.policy, orphan.policy, 'the whole grant: its token is revoked by name');
+          assert.equal((await s.getById(orphan.id))?.state, 'failed');
+          assert.equal((await s.getById(mine.id))?.state, 'minting', 'an in-flight mint of this process');
+          assert.equal((await s.getById(finished.id))?.state, 'active');
+          assert.deepEqual(await s.failOrphanedMinting(), []);
+        } finally {
+          await s.close();
+        }
+      } finally {
+        await h.cleanup();
+      }
+    });
+
     it('knownTargets: every target ever minted for, once, by numeric id where known, whatever its dates', () =>
       withStore(async (s) => {
         await s.insertMinting(
@@ -320,6 +356,44 @@ export function runLedgerContract(name: string, makeHarness: () => Promise<Ledge
         assert.equal(got?.gitlabUserId, 901);
       }));
 
+    it('records a deploy-token grant: its kind (in minting already) and its username; access tokens leave both absent', () =>
+      withStore(async (s) => {
+        const d = newGrant({
+          targetId: 77,
+          tokenKind: 'deploy-token',
+          accessLevel: 0,
+          gitlabExpiresAt: '2030-06-01T12:16:00Z',
+        });
+        await s.insertMinting(d);
+        assert.equal((await s.getById(d.id))?.tokenKind, 'deploy-token', 'known before GitLab answers');
+        await s.markActive(d.id, {
+          gitlabTokenId: 3,
+          tokenSha256: sha('deploy'),
+          gitlabUsername: 'gitlab+deploy-token-3',
+        });
+        const got = await s.getById(d.id);
+        assert.equal(got?.tokenKind, 'deploy-token');
+        assert.equal(got?.gitlabUsername, 'gitlab+deploy-token-3');
+        assert.equal(got?.gitlabExpiresAt, '2030-06-01T12:16:00Z');
+        assert.deepEqual(await s.findActiveByTokenSha(sha('deploy')), got);
+        const a = newGrant({ targetId: 77 });
+        await s.insertMinting(a);
+        await s.markActive(a.id, { gitlabTokenId: 3, tokenSha256: sha('access') });
+        const access = await s.getById(a.id);
+        assert.ok(access && !('tokenKind' in access) && !('gitlabUsername' in access));
+        // The orphan sweep hands the kind on (the reaper revokes through the right API).
+        const orphan = newGrant({ tokenKind: 'deploy-token', accessLevel: 0, createdAt: T0 - 10 * MIN });
+        await s.insertMinting(orphan);
+        assert.deepEqual(await s.failStaleMinting(T0 - 5 * MIN), [orphan.id]);
+        assert.equal((await s.getById(orphan.id))?.tokenKind, 'deploy-token');
+        // knownTargets: the target once per kind minted there.
+        const targets = (await s.knownTargets()).filter((t) => t.ref === '77');
+        assert.deepEqual(targets.map((t) => t.tokenKind ?? 'access-token').sort(), [
+          'access-token',
+          'deploy-token',
+        ]);
+      }));
+
     it('oldestOverdue and nextDueAt', () =>
       withStore(async (s) => {
         assert.equal(await s.oldestOverdue(T0), undefined);
@@ -335,6 +409,125 @@ export function runLedgerContract(name: string, makeHarness: () => Promise<Ledge
         assert.equal(await s.nextDueAt(), T0 + MIN);
         await s.markRevokedMany([b.id, c.id], T0);
         assert.equal(await s.oldestOverdue(T0 + 3 * MIN), undefined);
+      }));
+
+    it('listGrants: each filter narrows, oldest first; application and target path ignore ASCII case', () =>
+      withStore(async (s) => {
+        const a = await active(s, {
+          createdAt: T0,
+          policy: 'ci',
+          clientId: 'App-A',
+          subject: 's1',
+          targetRef: 'Group/App',
+          targetId: 7,
+        });
+        const b = await active(
+          s,
+          {
+            createdAt: T0 + 1,
+            policy: 'deploy',
+            clientId: 'app-b',
+            subject: 's2',
+            targetRef: 'group/other',
+            targetId: 8,
+          },
+          2,
+        );
+        const c = newGrant({
+          createdAt: T0 + 2,
+          policy: 'ci',
+          clientId: 'app-b',
+          subject: 's1',
+          targetRef: 'group/app',
+          targetId: 7,
+        });
+        await s.insertMinting(c);
+        const d = await active(s, { createdAt: T0 + 3, policy: 'ci', clientId: 'app-a' }, 3);
+        await s.markRevoked(d.id, T0 + 4);
+        const e = newGrant({ createdAt: T0 + 4, clientId: undefined, subject: 'oidc-sub' });
+        await s.insertMinting(e);
+        await s.markFailed(e.id, 'GitLab refused');
+        const f = await active(s, { createdAt: T0 + 5, expiresAt: T0 + MIN, clientId: 'Émile' }, 4);
+        const ids = async (filter: Omit<GrantFilter, 'limit'>) =>
+          (await s.listGrants({ limit: 100, ...filter })).map((g) => g.id);
+
+        assert.deepEqual(await ids({}), [a.id, b.id, c.id, d.id, e.id, f.id]);
+        assert.deepEqual(await ids({ policy: 'ci' }), [a.id, c.id, d.id, e.id, f.id]);
+        assert.deepEqual(await ids({ policy: 'CI' }), [], 'policy names are exact');
+        assert.deepEqual(await ids({ clientId: 'APP-a' }), [a.id, d.id]);
+        assert.deepEqual(await ids({ clientId: 'app-b' }), [b.id, c.id]);
+        assert.deepEqual(await ids({ clientId: 'Émile' }), [f.id]);
+        assert.deepEqual(await ids({ clientId: 'émile' }), [], 'only A-Z fold, on every store');
+        assert.deepEqual(await ids({ subject: 's1' }), [a.id, c.id]);
+        assert.deepEqual(await ids({ subject: 'S1' }), [], 'subjects are exact');
+        assert.deepEqual(await ids({ target: 'group/app' }), [a.id, c.id, d.id, e.id, f.id]);
+        assert.deepEqual(await ids({ target: '7' }), [a.id, c.id], 'by numeric id');
+        assert.deepEqual(await ids({ target: '007' }), [a.id, c.id]);
+        assert.deepEqual(await ids({ target: 'group' }), [], 'a path matches exactly, not its children');
+        assert.deepEqual(await ids({ states: ['active', 'revoking'] }), [a.id, b.id, f.id]);
+        assert.deepEqual(await ids({ states: ['minting'] }), [c.id]);
+        assert.deepEqual(await ids({ states: [] }), []);
+        assert.deepEqual(await ids({ ttl: 'ended', now: T0 + 2 * MIN }), [f.id]);
+        assert.deepEqual(await ids({ ttl: 'running', now: T0 + 2 * MIN, states: ['active'] }), [a.id, b.id]);
+        assert.deepEqual(await ids({ policy: 'ci', clientId: 'app-a', states: ['active'] }), [a.id]);
+        // Values are bound, never spliced into the SQL.
+        assert.deepEqual(await ids({ policy: "ci' OR '1'='1" }), []);
+        assert.deepEqual(await ids({ subject: 's1" OR 1=1 --' }), []);
+        const got = await s.getById(a.id);
+        assert.deepEqual((await s.listGrants({ limit: 1, clientId: 'app-a' }))[0], got, 'whole grants');
+      }));
+
+    it('listGrants pages with `after` (ties on createdAt ordered by id) and refuses a bad filter', () =>
+      withStore(async (s) => {
+        const made: string[] = [];
+        for (let i = 0; i < 7; i++) {
+          const g = newGrant({ createdAt: T0 + (i < 4 ? 0 : i) });
+          await s.insertMinting(g);
+          made.push(g.id);
+        }
+        const seen: string[] = [];
+        let after: GrantFilter['after'];
+        for (;;) {
+          const page = await s.listGrants({ limit: 3, after });
+          seen.push(...page.map((g) => g.id));
+          const last = page.at(-1);
+          if (!last) break;
+          after = { createdAt: last.createdAt, id: last.id };
+        }
+        const tied = made.slice(0, 4).sort((p, q) => (p < q ? -1 : p > q ? 1 : 0));
+        assert.deepEqual(seen, [...tied, ...made.slice(4)], 'each once, in (createdAt, id) order');
+        await assert.rejects(s.listGrants({ limit: 0 }), LedgerError);
+        await assert.rejects(s.listGrants({ limit: 5, ttl: 'ended' }), LedgerError);
+        await assert.rejects(s.listGrants({ limit: 5, states: ['gone' as GrantState] }), LedgerError);
+      }));
+
+    it("listGrants by status: the SQL selection is grantStatus's definition (expired = TTL passed, any state)", () =>
+      withStore(async (s) => {
+        const now = T0 + 10 * MIN;
+        const mk = async (state: GrantState, expiresAt: number, i: number) => {
+          const g = newGrant({ expiresAt, createdAt: T0 + i });
+          await s.insertMinting(g);
+          if (state === 'minting') return;
+          if (state === 'failed') return s.markFailed(g.id, 'x');
+          await s.markActive(g.id, { gitlabTokenId: i, tokenSha256: sha(`st-${i}`) });
+          if (state === 'revoking') await s.requestRevoke(g.id, T0);
+          if (state === 'revoked') await s.markRevoked(g.id, T0);
+        };
+        const states: GrantState[] = ['minting', 'active', 'revoking', 'revoked', 'failed'];
+        let i = 0;
+        for (const st of states) for (const exp of [now - 1, now, now + 1]) await mk(st, exp, i++);
+        const all = await s.listGrants({ limit: 100 });
+        assert.equal(all.length, 15);
+        for (const status of STATUS_FILTERS) {
+          const got = (await s.listGrants({ limit: 100, ...statusFilter(status, now) })).map((g) => g.id);
+          const want = all.filter((g) => status === 'all' || grantStatus(g, now) === status).map((g) => g.id);
+          assert.deepEqual(got, want, status);
+        }
+        assert.equal(
+          all.filter((g) => grantStatus(g, now) === 'expired').length,
+          10,
+          'TTL at or before now, all five states',
+        );
       }));
 
     it('grants survive a restart (close and reopen)', async () => {

@@ -268,9 +268,17 @@ describe('reaper', () => {
     let peak = 0;
     const counting: Pick<
       GitlabClient,
-      'revokeAccessToken' | 'listAccessTokens' | 'resolveTarget' | 'checkHealth' | 'rateLimit'
+      | 'revokeAccessToken'
+      | 'listAccessTokens'
+      | 'revokeDeployToken'
+      | 'listDeployTokens'
+      | 'resolveTarget'
+      | 'checkHealth'
+      | 'rateLimit'
     > = {
       rateLimit: () => kit.gitlab.rateLimit(),
+      revokeDeployToken: (kind, ref, id) => kit.gitlab.revokeDeployToken(kind, ref, id),
+      listDeployTokens: (kind, ref, opts) => kit.gitlab.listDeployTokens(kind, ref, opts),
       resolveTarget: (kind, ref) => kit.gitlab.resolveTarget(kind, ref),
       checkHealth: () => kit.gitlab.checkHealth(),
       listAccessTokens: (kind, ref, opts) => kit.gitlab.listAccessTokens(kind, ref, opts),

@@ -5,9 +5,12 @@
  * is what makes a 15-minute token last 15 minutes.
  *
  * One pass: fail grants stuck in `minting` (crash mid-call; the reconciler
- * finds their tokens by name), then claim due grants in batches (leased in the
- * store, so replicas do not double up) and revoke them with bounded
- * concurrency, writing the results in batched transactions.
+ * finds their tokens by name); settle the minting grants of processes that are
+ * gone (a replica that died mid-exchange: failed, then whatever GitLab created
+ * for them revoked, found by name); then claim due grants in batches (leased
+ * in the store, so replicas do not double up) and revoke them with bounded
+ * concurrency, writing the results in batched transactions. With replicas, only
+ * the leader runs a reaper (leader.ts).
  *
  * Being a good GitLab citizen:
  * - `RateLimit-Remaining` at or below a reserve → pause until `RateLimit-Reset`;
@@ -51,6 +54,11 @@ export interface ReaperOptions {
   onRevoked?: (grant: Grant, outcome: ReapOutcome, descendants: number) => void;
   /** After a failed attempt (metrics). */
   onFailed?: (grant: Grant, error: Error) => void;
+  /**
+   * After a minting grant of a process that is gone was settled: `failed` when GitLab could not be
+   * asked (the grant stays failed; the reconciler revokes any token named for it).
+   */
+  onRecovered?: (grant: Grant, outcome: ReapOutcome | 'failed') => void;
   /** Grants claimed per store call (default 256). */
   batchSize?: number;
   /** How long a claimed grant stays reserved for this reaper (default 60 s). */
@@ -132,6 +140,49 @@ export function createReaper(o: ReaperOptions): Reaper {
     }
   }
 
+  /**
+   * Minting grants whose process is gone (failOrphanedMinting: never this process's, never a
+   * live replica's): failed, then every token named for them revoked and the grant marked revoked.
+   */
+  async function settleOrphans(): Promise<void> {
+    let orphans: Grant[];
+    try {
+      orphans = await o.store.failOrphanedMinting();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reaper: orphan sweep failed');
+      return;
+    }
+    if (orphans.length === 0) return;
+    log.warn(
+      { grants: orphans.slice(0, 20).map((g) => g.id), count: orphans.length },
+      'grants left minting by a process that is gone marked failed; revoking what GitLab created for them',
+    );
+    const report = (g: Grant, outcome: ReapOutcome | 'failed'): void => {
+      try {
+        o.onRecovered?.(g, outcome);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'reaper: onRecovered hook failed');
+      }
+    };
+    let unavailable = false;
+    for (const g of orphans) {
+      if (unavailable || loop.stopping || paused()) {
+        report(g, 'failed');
+        continue;
+      }
+      try {
+        const r = await revokeGrantTokens(o.gitlab, o.serverId, g);
+        await o.store.markRevoked(g.id, now());
+        report(g, r.outcome);
+      } catch (err) {
+        // Left failed: the reconciler revokes any token named for it on its next pass.
+        log.warn({ grantId: g.id, err: (err as Error).message }, 'reaper: settling an orphaned grant failed');
+        report(g, 'failed');
+        if (err instanceof GitlabUnavailableError) unavailable = true;
+      }
+    }
+  }
+
   async function pass(): Promise<ReapResult> {
     const result: ReapResult = { revoked: 0, failed: 0 };
     const t0 = now();
@@ -147,6 +198,8 @@ export function createReaper(o: ReaperOptions): Reaper {
       log.error({ err: (err as Error).message }, 'reaper: stale-minting sweep failed');
     }
     honourRateLimit();
+    if (paused() || loop.stopping) return result;
+    await settleOrphans();
     if (paused() || loop.stopping) return result;
 
     const queue: Grant[] = [];

@@ -14,19 +14,26 @@
  * Targets are every project/group ever minted for, by numeric id, not only
  * those with a GitLab expiry date ahead: a rotation chooses a new date.
  *
+ * Deploy tokens (`grant.via: deploy-token`) the same way, on the targets the
+ * ledger minted deploy tokens for (LedgerTarget.tokenKind): GitLab's deploy-token
+ * list has no name filter, so the active ones are listed and names compared here.
+ *
  * A grant still `minting` within the deadline is left alone: its mint may be in
  * flight right now. Tokens of other deployments (another `server.id`) are
  * never touched. GitLab's `search` narrows the listing, but is a substring
  * match, so names are still checked exactly.
  */
-import type { AccessTokenInfo, GitlabClient } from '../gitlab/index.ts';
+import type { GitlabClient } from '../gitlab/index.ts';
 import { parseTokenName, tokenNamePrefix } from './names.ts';
 import { createPassLoop } from './pass-loop.ts';
 import type { Grant, LedgerLog, LedgerStore, LedgerTarget } from './types.ts';
 
 export interface ReconcilerOptions {
   store: LedgerStore;
-  gitlab: Pick<GitlabClient, 'listAccessTokens' | 'revokeAccessToken'>;
+  gitlab: Pick<
+    GitlabClient,
+    'listAccessTokens' | 'revokeAccessToken' | 'listDeployTokens' | 'revokeDeployToken'
+  >;
   /** This deployment's `server.id`. */
   serverId: string;
   /** How often to reconcile (config `reaper.reconcileInterval`). */
@@ -74,14 +81,17 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
   const concurrency = Math.max(1, o.concurrency ?? 4);
   const prefix = tokenNamePrefix(o.serverId);
 
-  /** Why this token must go, or undefined to keep it. */
+  /** Why this token (an access token, or a deploy token when `deploy`) must go, or undefined to keep it. */
   function verdict(
-    t: AccessTokenInfo,
+    t: { id: number },
+    deploy: boolean,
     grantId: string | undefined,
     grant: Grant | undefined,
   ): string | undefined {
     if (grantId === undefined) return 'name carries no grant id';
     if (!grant) return 'grant unknown to the ledger';
+    // Deploy-token and access-token ids are two sequences: a token of the other kind is never the grant's.
+    if ((grant.tokenKind === 'deploy-token') !== deploy) return 'not the kind of token the grant minted';
     switch (grant.state) {
       case 'minting':
         return now() - grant.createdAt >= staleMintingMs ? 'grant stuck in minting' : undefined;
@@ -98,9 +108,17 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
   }
 
   async function reconcileTarget(target: LedgerTarget, result: ReconcileResult): Promise<void> {
-    let tokens: AccessTokenInfo[];
+    const deploy = target.tokenKind === 'deploy-token';
+    let tokens: Array<{ id: number; name: string; active: boolean; revoked: boolean }>;
     try {
-      tokens = await o.gitlab.listAccessTokens(target.kind, target.ref, { search: prefix, state: 'active' });
+      tokens = deploy
+        ? (await o.gitlab.listDeployTokens(target.kind, target.ref, { active: true })).map((t) => ({
+            id: t.id,
+            name: t.name,
+            active: true,
+            revoked: t.revoked,
+          }))
+        : await o.gitlab.listAccessTokens(target.kind, target.ref, { search: prefix, state: 'active' });
     } catch (err) {
       result.errors++;
       log.warn({ target, err: (err as Error).message }, 'reconciler: listing tokens failed');
@@ -114,11 +132,14 @@ export function createReconciler(o: ReconcilerOptions): Reconciler {
       if (!belongs) continue; // another deployment's, or not ours at all
       try {
         const grant = grantId ? await o.store.getById(grantId) : undefined;
-        const reason = verdict(t, grantId, grant);
+        const reason = verdict(t, deploy, grantId, grant);
         if (reason === undefined) continue;
-        const outcome = await o.gitlab.revokeAccessToken(target.kind, target.ref, t.id);
+        const outcome = deploy
+          ? await o.gitlab.revokeDeployToken(target.kind, target.ref, t.id)
+          : await o.gitlab.revokeAccessToken(target.kind, target.ref, t.id);
         // The grant is finished when this was its token, or it never had one.
-        if (grant && (grant.gitlabTokenId === t.id || grant.gitlabTokenId === undefined)) {
+        const sameKind = grant !== undefined && (grant.tokenKind === 'deploy-token') === deploy;
+        if (grant && sameKind && (grant.gitlabTokenId === t.id || grant.gitlabTokenId === undefined)) {
           await o.store.markRevoked(grant.id, now());
         }
         result.revoked++;

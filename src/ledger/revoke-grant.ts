@@ -37,7 +37,12 @@ export type GrantRevocation = 'revoked' | 'absent' | 'gone';
 /** The methods revocation needs. */
 export type RevokingGitlab = Pick<
   GitlabClient,
-  'revokeAccessToken' | 'listAccessTokens' | 'resolveTarget' | 'checkHealth'
+  | 'revokeAccessToken'
+  | 'listAccessTokens'
+  | 'revokeDeployToken'
+  | 'listDeployTokens'
+  | 'resolveTarget'
+  | 'checkHealth'
 >;
 
 export interface RevokeGrantResult {
@@ -66,8 +71,9 @@ export function grantTargetRef(g: Pick<Grant, 'targetId' | 'targetRef'>): string
 export async function revokeGrantTokens(
   gitlab: RevokingGitlab,
   serverId: string,
-  g: Pick<Grant, 'id' | 'policy' | 'targetKind' | 'targetRef' | 'targetId' | 'gitlabTokenId'>,
+  g: Pick<Grant, 'id' | 'policy' | 'targetKind' | 'targetRef' | 'targetId' | 'gitlabTokenId' | 'tokenKind'>,
 ): Promise<RevokeGrantResult> {
+  if (g.tokenKind === 'deploy-token') return revokeDeployGrant(gitlab, serverId, g);
   const ref = grantTargetRef(g);
   const name = tokenName(serverId, g.policy, g.id);
   let revokedAny = false;
@@ -101,6 +107,52 @@ export async function revokeGrantTokens(
         revokedAny = true;
         if (t.id !== g.gitlabTokenId) descendants++;
       }
+    }
+  }
+  if (refused) throw refused;
+  throw new GrantStillActiveError(g.id, MAX_ROUNDS);
+}
+
+/**
+ * A deploy-token grant (doc/api/deploy_tokens.md). A deploy token cannot rotate itself or be
+ * rotated, and DELETE destroys it: a 204 for the recorded id is the end of the grant. Otherwise (a
+ * 404, which may also mean the STS no longer sees the target; a refusal; no recorded id, as for a
+ * mint whose answer was lost) the target's active deploy tokens are listed and every one carrying
+ * the grant's name deleted, until a listing shows none. GitLab's deploy-token list has no name
+ * filter, so this costs a listing of the target's active deploy tokens: only when needed.
+ */
+async function revokeDeployGrant(
+  gitlab: RevokingGitlab,
+  serverId: string,
+  g: Pick<Grant, 'id' | 'policy' | 'targetKind' | 'targetRef' | 'targetId' | 'gitlabTokenId'>,
+): Promise<RevokeGrantResult> {
+  const ref = grantTargetRef(g);
+  const name = tokenName(serverId, g.policy, g.id);
+  let refused: Error | undefined;
+  if (g.gitlabTokenId !== undefined) {
+    try {
+      if ((await gitlab.revokeDeployToken(g.targetKind, ref, g.gitlabTokenId)) === 'revoked')
+        return { outcome: 'revoked', descendants: 0 };
+    } catch (err) {
+      if (!(err instanceof GitlabRejectedError)) throw err;
+      refused = err;
+    }
+  }
+  let revokedAny = false;
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    let listed: Awaited<ReturnType<RevokingGitlab['listDeployTokens']>>;
+    try {
+      listed = await gitlab.listDeployTokens(g.targetKind, ref, { active: true });
+    } catch (err) {
+      if (g.targetId !== undefined && err instanceof GitlabRejectedError && err.status === 404) {
+        if (await targetGone(gitlab, g.targetKind, ref)) return { outcome: 'gone', descendants: 0 };
+      }
+      throw err;
+    }
+    const live = listed.filter((t) => !t.revoked && t.name === name);
+    if (live.length === 0) return { outcome: revokedAny ? 'revoked' : 'absent', descendants: 0 };
+    for (const t of live) {
+      if ((await gitlab.revokeDeployToken(g.targetKind, ref, t.id)) === 'revoked') revokedAny = true;
     }
   }
   if (refused) throw refused;

@@ -20,12 +20,16 @@ export interface MintingRow {
   targetKind: string;
   targetRef: string;
   targetId: number | null;
+  /** `access-token` or `deploy-token` (schema 5). */
+  tokenKind: string;
   scopes: string;
   accessLevel: number;
   createdAt: number;
   expiresAt: number;
   gitlabExpiresAt: string;
   attempts: number;
+  /** The recording process (sqlite.ts: failOrphanedMinting). */
+  owner: string | null;
 }
 
 /** The per-identity cap as bound to the counted INSERT: `maxActive` 0 = no cap. */
@@ -38,7 +42,13 @@ export interface ExchangeWrites {
   /** Rows inserted: 1, or 0 when the identity's cap is reached (nothing written). */
   insertMinting(row: MintingRow, cap: CapRow): number;
   /** Rows changed: 1, or 0 when the grant is missing or no longer `minting`. */
-  markActive(id: string, gitlabTokenId: number, tokenSha256: string, gitlabUserId: number | null): number;
+  markActive(
+    id: string,
+    gitlabTokenId: number,
+    tokenSha256: string,
+    gitlabUserId: number | null,
+    gitlabUsername: string | null,
+  ): number;
 }
 
 export function prepareExchangeWrites(db: Database.Database): ExchangeWrites {
@@ -49,23 +59,25 @@ export function prepareExchangeWrites(db: Database.Database): ExchangeWrites {
   // (the reaper has not got to it yet) hold live tokens as much as a fresh grant does.
   const insert = db.prepare(
     `INSERT INTO grants (id, state, request_id, issuer, identity_key, subject, tenant, client_id, object_id, policy,
-       target_kind, target_ref, target_id, scopes, access_level, created_at, expires_at, gitlab_expires_at, attempts)
+       target_kind, target_ref, target_id, scopes, access_level, created_at, expires_at, gitlab_expires_at, attempts,
+       owner, token_kind)
      SELECT @id, 'minting', @requestId, @issuer, @identityKey, @subject, @tenant, @clientId, @objectId, @policy,
-       @targetKind, @targetRef, @targetId, @scopes, @accessLevel, @createdAt, @expiresAt, @gitlabExpiresAt, @attempts
+       @targetKind, @targetRef, @targetId, @scopes, @accessLevel, @createdAt, @expiresAt, @gitlabExpiresAt, @attempts,
+       @owner, @tokenKind
      WHERE @maxActive = 0 OR (SELECT count(*) FROM grants WHERE identity_key = @identityKey
                                 AND state IN ('minting', 'active', 'revoking')) < @maxActive`,
   );
   const markActive = db.prepare(
     `UPDATE grants SET state = 'active', gitlab_token_id = ?, token_sha256 = ?, gitlab_user_id = ?,
-       next_attempt_at = expires_at
+       gitlab_username = ?, next_attempt_at = expires_at
      WHERE id = ? AND state = 'minting'`,
   );
   return {
     insertMinting(row, cap) {
       return insert.run({ ...row, maxActive: cap.maxActive, now: cap.now }).changes;
     },
-    markActive(id, gitlabTokenId, tokenSha256, gitlabUserId) {
-      return markActive.run(gitlabTokenId, tokenSha256, gitlabUserId, id).changes;
+    markActive(id, gitlabTokenId, tokenSha256, gitlabUserId, gitlabUsername) {
+      return markActive.run(gitlabTokenId, tokenSha256, gitlabUserId, gitlabUsername, id).changes;
     },
   };
 }

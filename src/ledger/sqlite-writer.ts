@@ -25,6 +25,7 @@ export interface LedgerWriter {
     gitlabTokenId: number,
     tokenSha256: string,
     gitlabUserId: number | null,
+    gitlabUsername: string | null,
   ): Promise<number>;
   /** Undefined while writes can succeed; the reason once the writer has stopped. */
   stopped(): Error | undefined;
@@ -36,7 +37,8 @@ export function inlineWriter(db: Database.Database): LedgerWriter {
   const group = createGroupCommit(db);
   return {
     insertMinting: (row, cap) => group.run(() => writes.insertMinting(row, cap)),
-    markActive: (id, tokenId, sha, userId) => group.run(() => writes.markActive(id, tokenId, sha, userId)),
+    markActive: (id, tokenId, sha, userId, username) =>
+      group.run(() => writes.markActive(id, tokenId, sha, userId, username)),
     stopped: () => undefined,
     async close() {
       group.flush();
@@ -121,8 +123,8 @@ export function startWriterThread(
 
   return {
     insertMinting: (row, cap) => call<number>({ op: 'insertMinting', row, cap }),
-    markActive: (id, tokenId, sha, userId) =>
-      call<number>({ op: 'markActive', args: [id, tokenId, sha, userId] }),
+    markActive: (id, tokenId, sha, userId, username) =>
+      call<number>({ op: 'markActive', args: [id, tokenId, sha, userId, username] }),
     stopped: () => stopped,
     async close() {
       closing = true;

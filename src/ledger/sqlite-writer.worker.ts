@@ -18,7 +18,7 @@ import {
 
 type Request =
   | { id: number; op: 'insertMinting'; row: MintingRow; cap: CapRow }
-  | { id: number; op: 'markActive'; args: [string, number, string, number | null] }
+  | { id: number; op: 'markActive'; args: [string, number, string, number | null, string | null] }
   | { op: 'close' };
 
 const { path, busyTimeoutMs } = workerData as { path: string; busyTimeoutMs: number };

@@ -29,10 +29,10 @@ describe('sqlite ledger specifics', () => {
       const db = new Database(path, { readonly: true });
       try {
         assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-        assert.deepEqual(db.prepare('SELECT version FROM schema_version').all(), [
-          { version: 1 },
-          { version: 2 },
-        ]);
+        assert.deepEqual(
+          db.prepare('SELECT version FROM schema_version').all(),
+          MIGRATIONS.map((_, i) => ({ version: i + 1 })),
+        );
         const idx = db
           .prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'grants' AND name LIKE 'grants_%'",
@@ -55,7 +55,9 @@ describe('sqlite ledger specifics', () => {
       await s2.close();
       const db2 = new Database(path, { readonly: true });
       assert.equal(db2.prepare('SELECT count(*) AS n FROM schema_version').get()?.constructor, Object);
-      assert.deepEqual(db2.prepare('SELECT count(*) AS n FROM schema_version').get(), { n: 2 });
+      assert.deepEqual(db2.prepare('SELECT count(*) AS n FROM schema_version').get(), {
+        n: MIGRATIONS.length,
+      });
       db2.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -99,7 +101,10 @@ describe('sqlite ledger specifics', () => {
         'CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (99);',
       );
       db.close();
-      assert.throws(() => openSqliteLedger(path), /schema version 99 is newer/);
+      assert.throws(
+        () => openSqliteLedger(path),
+        new RegExp(`schema version 99, newer than this tanuki-sts knows \\(${MIGRATIONS.length}\\)`),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -133,19 +138,21 @@ describe('ledger writer thread', () => {
         targetKind: 'project',
         targetRef: 'a/b',
         targetId: null,
+        tokenKind: 'access-token',
         scopes: '[]',
         accessLevel: 20,
         createdAt: 0,
         expiresAt: 1,
         gitlabExpiresAt: '2026-01-01',
         attempts: 0,
+        owner: null,
       };
       await assert.rejects(
         w.insertMinting(row, { maxActive: 0, now: 0 }),
         (e: { code?: string }) => e.code === 'ERR_LEDGER_WRITER_STOPPED',
       );
       await assert.rejects(
-        w.markActive('g1', 1, 'x', null),
+        w.markActive('g1', 1, 'x', null, null),
         (e: { code?: string }) => e.code === 'ERR_LEDGER_WRITER_STOPPED',
       );
       assert.equal(stops.length, 1, 'the unexpected stop is reported once (the STS logs it)');

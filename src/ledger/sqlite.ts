@@ -18,11 +18,16 @@
  *   (sqlite-writer.ts, group-commit.ts). Everything else runs here.
  *
  * better-sqlite3 is synchronous; the methods are async to fit the interface
- * (and a PostgreSQL store later). Each statement is short and indexed.
+ * (postgres.ts implements it too). Each statement is short and indexed.
+ * SQLite serves one process (sqlite-lock.ts): a minting grant another process
+ * recorded is an orphan (failOrphanedMinting).
  */
+import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { TargetKind } from '../util/target-kind.ts';
+import type { TokenKind } from '../util/token-kind.ts';
+import { grantFilterClause } from './grant-filter.ts';
 import { configureConnection } from './sqlite-exchange-writes.ts';
 import { ensurePrivateDbFile, ensurePrivateDir } from './sqlite-files.ts';
 import { inlineWriter, startWriterThread } from './sqlite-writer.ts';
@@ -33,6 +38,7 @@ import {
   GrantNotFoundError,
   type GrantState,
   GrantStateError,
+  LedgerSchemaError,
   type LedgerStore,
   type LedgerTarget,
 } from './types.ts';
@@ -77,6 +83,31 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE grants ADD COLUMN gitlab_user_id INTEGER;
    DROP INDEX grants_targets;
    CREATE INDEX grants_targets ON grants (target_kind, target_id, target_ref);`,
+  // 3: the process that recorded a minting grant (failOrphanedMinting spares its own).
+  `ALTER TABLE grants ADD COLUMN owner TEXT;`,
+  // 4: rotations of the STS's own GitLab token (credential-rotations.ts); one pending at a time.
+  `CREATE TABLE credential_rotations (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL CHECK (state IN ('pending','done','abandoned','lost')),
+     started_at INTEGER NOT NULL,
+     owner TEXT NOT NULL,
+     old_sha256 TEXT NOT NULL,
+     old_token_id INTEGER,
+     new_sha256 TEXT,
+     new_token_id INTEGER,
+     new_expires_at TEXT,
+     sealed TEXT,
+     written_at INTEGER,
+     finished_at INTEGER,
+     reason TEXT
+   ) STRICT;
+   CREATE UNIQUE INDEX credential_rotations_one_pending ON credential_rotations (state) WHERE state = 'pending';
+   CREATE INDEX credential_rotations_finished ON credential_rotations (state, finished_at);`,
+  // 5: what a grant minted (a policy's `grant.via`; every earlier grant is an access token) and a
+  // deploy token's username.
+  `ALTER TABLE grants ADD COLUMN token_kind TEXT NOT NULL DEFAULT 'access-token'
+     CHECK (token_kind IN ('access-token','deploy-token'));
+   ALTER TABLE grants ADD COLUMN gitlab_username TEXT;`,
 ];
 
 interface Row {
@@ -100,6 +131,8 @@ interface Row {
   gitlab_expires_at: string;
   gitlab_token_id: number | null;
   gitlab_user_id: number | null;
+  token_kind: TokenKind;
+  gitlab_username: string | null;
   token_sha256: string | null;
   revoke_requested_at: number | null;
   revoked_at: number | null;
@@ -133,6 +166,9 @@ function toGrant(r: Row): Grant {
   if (r.target_id !== null) g.targetId = r.target_id;
   if (r.gitlab_token_id !== null) g.gitlabTokenId = r.gitlab_token_id;
   if (r.gitlab_user_id !== null) g.gitlabUserId = r.gitlab_user_id;
+  // An access token (the default kind) leaves it absent, as in every grant before schema 5.
+  if (r.token_kind === 'deploy-token') g.tokenKind = r.token_kind;
+  if (r.gitlab_username !== null) g.gitlabUsername = r.gitlab_username;
   if (r.token_sha256 !== null) g.tokenSha256 = r.token_sha256;
   if (r.revoke_requested_at !== null) g.revokeRequestedAt = r.revoke_requested_at;
   if (r.revoked_at !== null) g.revokedAt = r.revoked_at;
@@ -205,15 +241,21 @@ export function openSqliteLedger(
     reschedule: db.prepare(
       `UPDATE grants SET next_attempt_at = ? WHERE id = ? AND state IN ('active', 'revoking')`,
     ),
+    failOrphans: db.prepare<[string], Row>(
+      `UPDATE grants SET state = 'failed', last_error = 'orphan-suspect: the process minting it stopped'
+       WHERE state = 'minting' AND (owner IS NULL OR owner != ?) RETURNING *`,
+    ),
     failStale: db.prepare<[number], { id: string }>(
       `UPDATE grants SET state = 'failed', last_error = 'orphan-suspect: its mint never finished'
        WHERE state = 'minting' AND created_at < ? RETURNING id`,
     ),
     // One row per target: by id where known (a renamed target keeps its id), by path for
     // grants recorded before schema 2.
-    targets: db.prepare<[], LedgerTarget>(
-      `SELECT target_kind AS kind, coalesce(CAST(target_id AS TEXT), target_ref) AS ref, max(target_ref) AS path
-       FROM grants GROUP BY 1, 2 ORDER BY 1, 2`,
+    // …and once per kind of token minted there (a target's deploy tokens are listed apart).
+    targets: db.prepare<[], LedgerTarget & { token_kind: TokenKind }>(
+      `SELECT target_kind AS kind, coalesce(CAST(target_id AS TEXT), target_ref) AS ref, max(target_ref) AS path,
+         token_kind
+       FROM grants GROUP BY 1, 2, 4 ORDER BY 1, 2, 4`,
     ),
     oldestOverdue: db.prepare<[{ now: number }], { t: number | null }>(
       `SELECT min(CASE WHEN state = 'revoking' AND revoke_requested_at < expires_at THEN revoke_requested_at
@@ -238,6 +280,8 @@ export function openSqliteLedger(
     path === ':memory:' || opts.writerThread === false
       ? inlineWriter(db)
       : startWriterThread(path, busyTimeoutMs, opts.onWriterStopped);
+  // This process's mark on its minting grants (failOrphanedMinting spares them).
+  const owner = randomUUID();
   let closed = false;
   const open = (): void => {
     if (closed) throw new Error('ledger is closed');
@@ -259,12 +303,14 @@ export function openSqliteLedger(
         targetKind: g.targetKind,
         targetRef: g.targetRef,
         targetId: g.targetId ?? null,
+        tokenKind: g.tokenKind ?? 'access-token',
         scopes: JSON.stringify(g.scopes),
         accessLevel: g.accessLevel,
         createdAt: g.createdAt,
         expiresAt: g.expiresAt,
         gitlabExpiresAt: g.gitlabExpiresAt,
         attempts: g.attempts ?? 0,
+        owner,
       };
       const maxActive = cap && cap.maxActive > 0 ? Math.floor(cap.maxActive) : 0;
       let inserted: number;
@@ -279,7 +325,13 @@ export function openSqliteLedger(
     },
     async markActive(id, v) {
       open();
-      const changed = await writer.markActive(id, v.gitlabTokenId, v.tokenSha256, v.gitlabUserId ?? null);
+      const changed = await writer.markActive(
+        id,
+        v.gitlabTokenId,
+        v.tokenSha256,
+        v.gitlabUserId ?? null,
+        v.gitlabUsername ?? null,
+      );
       if (changed === 1) return;
       const g = st.get.get(id);
       if (!g) throw new GrantNotFoundError(id);
@@ -336,14 +388,40 @@ export function openSqliteLedger(
       open();
       return st.failStale.all(olderThan).map((r) => r.id);
     },
+    async failOrphanedMinting() {
+      open();
+      return st.failOrphans.all(owner).map(toGrant);
+    },
     async knownTargets() {
       open();
-      return st.targets.all().map((r) => ({ kind: r.kind, ref: r.ref, path: r.path }));
+      return st.targets.all().map((r) => ({
+        kind: r.kind,
+        ref: r.ref,
+        path: r.path,
+        ...(r.token_kind === 'deploy-token' ? { tokenKind: r.token_kind } : {}),
+      }));
     },
     async getById(id) {
       open();
       const r = st.get.get(id);
       return r ? toGrant(r) : undefined;
+    },
+    async listGrants(filter) {
+      open();
+      const values: unknown[] = [];
+      const clause = grantFilterClause(filter, {
+        bind: (v) => {
+          values.push(v);
+          return '?';
+        },
+        // SQLite's lower() folds ASCII only (no ICU).
+        asciiLower: (col) => `lower(${col})`,
+        id: 'id',
+      });
+      return db
+        .prepare<unknown[], Row>(`SELECT * FROM grants ${clause}`)
+        .all(...values)
+        .map(toGrant);
     },
     async oldestOverdue(now) {
       open();
@@ -363,23 +441,40 @@ export function openSqliteLedger(
   };
 }
 
-function migrate(db: Database.Database): void {
+/** Bring a ledger file up to date and return (`tanuki-sts migrate`); creates it if missing. */
+export function migrateSqliteLedger(path: string): { from: number; to: number } {
+  if (path !== ':memory:') {
+    ensurePrivateDir(dirname(path));
+    ensurePrivateDbFile(path);
+  }
+  const db = new Database(path);
+  try {
+    configureConnection(db, 5000);
+    return migrate(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Bring an open connection's schema up to date (a `:memory:` database is one per connection). */
+export function migrateSqliteDb(db: Database.Database): { from: number; to: number } {
+  return migrate(db);
+}
+
+function migrate(db: Database.Database): { from: number; to: number } {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-  const run = db.transaction(() => {
+  const run = db.transaction((): { from: number; to: number } => {
     const row = db
       .prepare<[], { version: number }>('SELECT max(version) AS version FROM schema_version')
       .get();
     const current = row?.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `ledger schema version ${current} is newer than this tanuki-sts (${MIGRATIONS.length})`,
-      );
-    }
+    if (current > MIGRATIONS.length) throw new LedgerSchemaError('file', current, MIGRATIONS.length);
     for (let v = current; v < MIGRATIONS.length; v++) {
       db.exec(MIGRATIONS[v] as string);
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
     }
+    return { from: current, to: MIGRATIONS.length };
   });
   // IMMEDIATE: two processes opening a fresh file at once do not both migrate.
-  run.immediate();
+  return run.immediate();
 }

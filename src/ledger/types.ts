@@ -1,7 +1,7 @@
 /**
  * The grant ledger: one row per token the STS mints, written before GitLab is
- * called and kept after revocation. `LedgerStore` is the storage interface;
- * SQLite implements it now (sqlite.ts), PostgreSQL later. Every method is
+ * called and kept after revocation. `LedgerStore` is the storage interface,
+ * implemented on SQLite (sqlite.ts) and PostgreSQL (postgres.ts). Every method is
  * async and takes and returns plain data, so any backend fits. The contract
  * every implementation must meet is the test suite in contract.testutil.ts.
  *
@@ -14,6 +14,7 @@
  *   failed ──(reconciler revoked a token named for it)──▶ revoked
  */
 import type { TargetKind } from '../util/target-kind.ts';
+import type { TokenKind } from '../util/token-kind.ts';
 
 export type GrantState = 'minting' | 'active' | 'revoking' | 'revoked' | 'failed';
 
@@ -40,17 +41,29 @@ export interface Grant {
    * before ledger schema 2, which fall back to the path.
    */
   targetId?: number;
+  /**
+   * What was minted (the policy's `grant.via`): absent for a project/group access token (every
+   * grant recorded before ledger schema 4 is one), `deploy-token` for a deploy token, which the
+   * reaper, POST /revoke and the reconciler end through GitLab's deploy-token API.
+   */
+  tokenKind?: TokenKind;
   scopes: string[];
+  /** The access token's role as an access level; 0 for a deploy token (no role). */
   accessLevel: number;
   /** Epoch ms. */
   createdAt: number;
   /** End of the STS TTL, epoch ms: the reaper revokes the token then. */
   expiresAt: number;
-  /** The `expires_at` date sent to GitLab (the backstop). */
+  /**
+   * The `expires_at` sent to GitLab (the backstop): a date (`YYYY-MM-DD`) for an access token, a
+   * date-time (`2030-06-02T10:16:01Z`, enforced to the second) for a deploy token.
+   */
   gitlabExpiresAt: string;
   gitlabTokenId?: number;
   /** The bot user GitLab created for the token (a rotation keeps it; forensics). */
   gitlabUserId?: number;
+  /** A deploy token's username (`gitlab+deploy-token-<id>`): what git and registries need with it. */
+  gitlabUsername?: string;
   /** SHA-256 (hex) of the token: the only form of the token the ledger ever holds. */
   tokenSha256?: string;
   revokeRequestedAt?: number;
@@ -73,6 +86,7 @@ export type NewGrant = Omit<
   | 'attempts'
   | 'gitlabTokenId'
   | 'gitlabUserId'
+  | 'gitlabUsername'
   | 'tokenSha256'
   | 'revokeRequestedAt'
   | 'revokedAt'
@@ -86,6 +100,33 @@ export interface LedgerTarget {
   ref: string;
   /** The canonical path last recorded for it (logs). */
   path: string;
+  /**
+   * `deploy-token`: this row stands for the target's deploy tokens (a target minted for with both
+   * kinds is listed twice, once per kind); absent: its access tokens.
+   */
+  tokenKind?: 'deploy-token';
+}
+
+/**
+ * What listGrants selects: every field given narrows the selection. Text is compared exactly,
+ * except the application and the target path, compared ignoring ASCII case (GUIDs, GitLab paths).
+ */
+export interface GrantFilter {
+  policy?: string;
+  /** The caller's application (Entra app ID, OIDC `azp`): Grant.clientId. */
+  clientId?: string;
+  subject?: string;
+  /** The target: the path recorded at mint time, or (digits) its numeric GitLab id. */
+  target?: string;
+  /** Row states to keep (an empty list keeps none). */
+  states?: GrantState[];
+  /** `ended`: only grants whose STS TTL has passed at `now` (expiresAt <= now); `running`: the others. Needs `now`. */
+  ttl?: 'running' | 'ended';
+  now?: number;
+  /** Keyset paging: only grants after this one in (createdAt, id) order. */
+  after?: { createdAt: number; id: string };
+  /** Most grants returned (at least 1). */
+  limit: number;
 }
 
 /** The per-identity cap, checked in the same write as the insert (no check-then-act race). */
@@ -110,7 +151,7 @@ export interface LedgerStore {
    */
   markActive(
     id: string,
-    v: { gitlabTokenId: number; tokenSha256: string; gitlabUserId?: number },
+    v: { gitlabTokenId: number; tokenSha256: string; gitlabUserId?: number; gitlabUsername?: string },
   ): Promise<void>;
   /** minting → failed (GitLab refused, or may or may not have minted). A no-op in any other state. */
   markFailed(id: string, reason: string): Promise<void>;
@@ -146,6 +187,14 @@ export interface LedgerStore {
    */
   failStaleMinting(olderThan: number): Promise<string[]>;
   /**
+   * minting grants whose process is gone → failed, `lastError` "orphan-suspect"; returns them
+   * (as failed). Never a grant of this store's own process, nor (PostgreSQL) of a replica whose
+   * heartbeat is within its lease: their mints may be in flight. SQLite (one process per file): every
+   * minting grant another process (or an earlier run) recorded. PostgreSQL: those of replicas that
+   * closed, or whose heartbeat is older than the lease (postgres.ts).
+   */
+  failOrphanedMinting(): Promise<Grant[]>;
+  /**
    * Every project/group ever minted for, once each (by numeric id). Not only
    * those whose GitLab expiry date is ahead: a holder with `api` can rotate a
    * token and choose a new expiry up to a year out, so a target is never
@@ -153,11 +202,21 @@ export interface LedgerStore {
    */
   knownTargets(): Promise<LedgerTarget[]>;
   getById(id: string): Promise<Grant | undefined>;
+  /**
+   * Grants matching every field of `filter` (`tanuki-sts grants list` / `grants revoke`), oldest
+   * first (createdAt, then id), at most `filter.limit`; page on with `filter.after` = the last one
+   * returned. A read: safe beside a serving process (kill-switch.ts).
+   */
+  listGrants(filter: GrantFilter): Promise<Grant[]>;
   /** When the longest-waiting overdue grant fell due (TTL end or revoke request), epoch ms; for the reaper-lag metric. */
   oldestOverdue(now: number): Promise<number | undefined>;
   /** Earliest nextAttemptAt of any active/revoking grant: when the reaper should wake. */
   nextDueAt(): Promise<number | undefined>;
-  /** False once the store can no longer write (its writer thread died): readiness reports it. */
+  /**
+   * False while the store cannot write: SQLite, once its writer thread died; PostgreSQL, while the
+   * database cannot be reached (it comes back by itself). Readiness reports it, and an exchange is
+   * refused (503) before any GitLab call.
+   */
   writable?(): boolean;
   close(): Promise<void>;
 }
@@ -222,5 +281,28 @@ export class LedgerLockedError extends LedgerError {
         '(run several replicas on PostgreSQL)',
     );
     this.name = 'LedgerLockedError';
+  }
+}
+
+/** The PostgreSQL ledger cannot be reached right now (it recovers by itself when the database returns). */
+export class LedgerUnavailableError extends LedgerError {
+  static override readonly code = 'ERR_LEDGER_UNAVAILABLE';
+  override readonly code = LedgerUnavailableError.code;
+  constructor(reason: string) {
+    super(`the ledger database is unavailable: ${reason}`);
+    this.name = 'LedgerUnavailableError';
+  }
+}
+
+/** The ledger's schema is newer than this tanuki-sts knows: it refuses to run on it (no silent downgrade). */
+export class LedgerSchemaError extends LedgerError {
+  static override readonly code = 'ERR_LEDGER_SCHEMA';
+  override readonly code = LedgerSchemaError.code;
+  constructor(where: string, found: number, known: number) {
+    super(
+      `the ledger ${where} is at schema version ${found}, newer than this tanuki-sts knows (${known}): ` +
+        'run the tanuki-sts version that migrated it, or a newer one (a schema is never downgraded)',
+    );
+    this.name = 'LedgerSchemaError';
   }
 }

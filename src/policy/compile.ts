@@ -11,8 +11,15 @@
  * linear scan, because a policy outside the candidates has a matcher that the
  * caller's token cannot satisfy.
  */
+import type { TokenKind } from '../util/token-kind.ts';
 import { PolicyCompileError } from './errors.ts';
-import { ROLE_LEVELS, type RoleName } from './grants.ts';
+import {
+  DEPLOY_TOKEN_SCOPES,
+  MIN_TTL_SECONDS,
+  RESOURCE_SCOPES,
+  ROLE_LEVELS,
+  type RoleName,
+} from './grants.ts';
 import { type CompiledMatcher, compileMatcher, scalarKey } from './match.ts';
 import type { PolicyConfig } from './types.ts';
 
@@ -21,8 +28,12 @@ export interface CompiledGrant {
   projectIds: ReadonlySet<string>;
   groupPaths: ReadonlySet<string>;
   groupIds: ReadonlySet<string>;
+  /** What the grant mints (`grant.via`, default `access-token`). */
+  via: TokenKind;
   scopes: readonly string[];
-  role: RoleName;
+  /** The access token's role; undefined for a deploy token. */
+  role: RoleName | undefined;
+  /** The role's access level; 0 for a deploy token. */
   accessLevel: number;
   ttl: { default: number; max: number };
 }
@@ -37,6 +48,8 @@ export interface CompiledPolicy {
   /** Same matchers, cheapest and most selective first, for `decide`. */
   fastMatchers: readonly CompiledMatcher[];
   grant: CompiledGrant;
+  /** The confidential client a request must authenticate as (`client`), if the policy names one. */
+  client?: string;
   /** The claim the policy is indexed under, if any. */
   indexedBy?: string;
 }
@@ -99,19 +112,66 @@ function compileGrant(p: PolicyConfig): CompiledGrant {
     throw new PolicyCompileError(p.name, 'grant needs at least one project or group');
   }
   const ttl = { default: p.grant.ttl.default, max: p.grant.ttl.max };
+  for (const key of ['default', 'max'] as const) {
+    if (!(ttl[key] >= MIN_TTL_SECONDS)) {
+      throw new PolicyCompileError(
+        p.name,
+        `ttl.${key} is ${ttl[key]}s: below the minimum TTL of ${MIN_TTL_SECONDS}s (docs/policies.md#ttls)`,
+      );
+    }
+  }
   if (!(ttl.default > 0 && ttl.default <= ttl.max)) {
     throw new PolicyCompileError(p.name, 'ttl.default must be positive and not exceed ttl.max');
   }
+  const via = p.grant.via ?? 'access-token';
+  const role = checkKind(p, via);
   return {
     projectPaths,
     projectIds,
     groupPaths,
     groupIds,
+    via,
     scopes: [...new Set(p.grant.scopes)],
-    role: p.grant.role,
-    accessLevel: ROLE_LEVELS[p.grant.role],
+    role,
+    accessLevel: role === undefined ? 0 : ROLE_LEVELS[role],
     ttl,
   };
+}
+
+const DEPLOY_SCOPES: ReadonlySet<string> = new Set(DEPLOY_TOKEN_SCOPES);
+const ACCESS_SCOPES: ReadonlySet<string> = new Set(RESOURCE_SCOPES);
+
+/**
+ * What each kind of token allows (docs/policies.md#via-which-kind-of-token): an access token
+ * needs a role and takes access-token scopes; a deploy token has no role (GitLab creates no
+ * user for it) and takes deploy-token scopes only. Returns the role.
+ */
+function checkKind(p: PolicyConfig, via: TokenKind): RoleName | undefined {
+  const scopes = p.grant.scopes as readonly string[];
+  if (via === 'deploy-token') {
+    if (p.grant.role !== undefined) {
+      throw new PolicyCompileError(p.name, 'grant.role does not apply to a deploy token (via: deploy-token)');
+    }
+    const other = scopes.filter((s) => !DEPLOY_SCOPES.has(s));
+    if (other.length) {
+      throw new PolicyCompileError(
+        p.name,
+        `${other.join(' ')}: not a deploy-token scope; a deploy token carries only ${DEPLOY_TOKEN_SCOPES.join(', ')}`,
+      );
+    }
+    return undefined;
+  }
+  if (p.grant.role === undefined) {
+    throw new PolicyCompileError(p.name, 'grant.role is required for an access token (via: access-token)');
+  }
+  const other = scopes.filter((s) => !ACCESS_SCOPES.has(s));
+  if (other.length) {
+    throw new PolicyCompileError(
+      p.name,
+      `${other.join(' ')}: a deploy-token scope, not an access-token one (use via: deploy-token)`,
+    );
+  }
+  return p.grant.role;
 }
 
 function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
@@ -126,7 +186,7 @@ function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 /**
  * Compile policies whose shape the config schema checked (see `PolicyConfig`). What a policy
  * means is checked here and nowhere else — unique names, at least one claim, valid patterns,
- * no control characters, at least one target, usable numeric IDs, 0 < ttl.default ≤ ttl.max —
+ * no control characters, at least one target, usable numeric IDs, 60 s ≤ ttl.default ≤ ttl.max —
  * so `serve`, `check-config`, `policy test` and the tests refuse the same policies.
  * Throws PolicyCompileError on the first unusable one.
  */
@@ -166,6 +226,7 @@ export function compilePolicies(policies: readonly PolicyConfig[], opts: { gitla
       matchers,
       fastMatchers,
       grant: compileGrant(p),
+      ...(p.client !== undefined ? { client: p.client } : {}),
       indexedBy,
     };
     byName.set(p.name, policy);

@@ -39,6 +39,7 @@ describe('decide: choosing the policy', () => {
       ok: true,
       policy: 'v1-appid',
       target: { kind: 'project', ref: 'platform/app', display: 'platform/app' },
+      via: 'access-token',
       scopes: ['read_repository', 'read_api'],
       role: 'reporter',
       accessLevel: 20,
@@ -195,6 +196,20 @@ describe('decide: scopes and TTL', () => {
   it('one scope beyond the grant refuses the whole request', () => {
     assert.equal(errorOf(d({ scopes: ['read_repository', 'write_repository'] })), 'invalid_scope');
   });
+  it('the reason tells a scope GitLab does not know (a typo) from one the grant lacks', () => {
+    const typo = d({ scopes: ['read_repositry', 'write_repository'] });
+    assert.deepEqual(typo.ok ? [] : typo.reasons, [
+      {
+        policy: 'p',
+        reason:
+          'unknown GitLab scope: read_repositry; scopes not granted for a project token: write_repository',
+      },
+    ]);
+    const lacking = d({ scopes: ['sudo'] });
+    assert.deepEqual(lacking.ok ? [] : lacking.reasons, [
+      { policy: 'p', reason: 'scopes not granted for a project token: sudo' },
+    ]);
+  });
   it('TTL: default when not asked, as asked below max, clamped to max', () => {
     assert.equal(granted(d({})).ttlSeconds, 600);
     assert.equal(granted(d({ ttlSeconds: 60 })).ttlSeconds, 60);
@@ -266,5 +281,63 @@ describe('decide: targets', () => {
       ref: '4242',
       display: 'id:4242',
     });
+  });
+});
+
+describe('decide: deploy-token grants (via: deploy-token)', () => {
+  const ps = set([
+    {
+      name: 'pull',
+      match: { appid: APP },
+      grant: {
+        via: 'deploy-token',
+        role: undefined,
+        projects: ['platform/app'],
+        groups: ['platform'],
+        scopes: ['read_repository', 'read_registry', 'read_virtual_registry'],
+      },
+    },
+  ]);
+  const caller = identity({ appid: APP });
+
+  it('grants a deploy token: no role, access level 0, the grant scopes (virtual registry for a group only)', () => {
+    const d = granted(decide(ps, caller, req('platform/app')));
+    assert.deepEqual(d, {
+      ok: true,
+      policy: 'pull',
+      target: { kind: 'project', ref: 'platform/app', display: 'platform/app' },
+      via: 'deploy-token',
+      scopes: ['read_repository', 'read_registry'],
+      accessLevel: 0,
+      ttlSeconds: 900,
+    });
+    assert.equal(
+      granted(decide(ps, caller, req('platform/app', { scopes: ['read_registry'] }))).via,
+      'deploy-token',
+    );
+    const group = granted(decide(ps, caller, req('groups/platform')));
+    assert.equal(group.target.kind, 'group');
+    assert.deepEqual(group.scopes, ['read_repository', 'read_registry', 'read_virtual_registry']);
+    assert.equal(
+      errorOf(decide(ps, caller, req('platform/app', { scopes: ['read_virtual_registry'] }))),
+      'invalid_scope',
+    );
+  });
+
+  it('a request for an API scope (or any scope the grant lacks) is invalid_scope', () => {
+    for (const scopes of [
+      ['api'],
+      ['read_api'],
+      ['write_repository'],
+      ['read_repository', 'api'],
+      ['write_registry'],
+    ]) {
+      const d = decide(ps, caller, req('platform/app', { scopes }));
+      assert.equal(errorOf(d), 'invalid_scope', scopes.join(' '));
+      assert.ok(
+        !d.ok && /scopes not granted for a project deploy token/.test(d.reasons[0]!.reason),
+        JSON.stringify(d),
+      );
+    }
   });
 });

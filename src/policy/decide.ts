@@ -10,6 +10,7 @@
  * Everything is decided from the policies alone, before any GitLab call.
  */
 import type { Identity } from '../identity/types.ts';
+import { isGitlabScope } from '../util/gitlab-scopes.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { TargetKind } from '../util/target-kind.ts';
 import type { CompiledGrant, CompiledPolicy, PolicySet } from './compile.ts';
@@ -17,7 +18,10 @@ import { type CompiledMatcher, checkMatcher, describeMatcher, scalarKey } from '
 import { displayTarget } from './target.ts';
 import type { DecideRequest, Decision, PolicyMismatch, TargetError, TargetRequest } from './types.ts';
 
-/** GitLab offers these to group access tokens only; a project token request with them would fail at GitLab. */
+/**
+ * GitLab offers these to group access tokens only (a project token request with them would fail at
+ * GitLab), and to group deploy tokens only in its UI (the dependency proxy is a group feature).
+ */
 export const GROUP_ONLY_SCOPES: ReadonlySet<string> = new Set([
   'read_virtual_registry',
   'write_virtual_registry',
@@ -105,6 +109,14 @@ export function evaluate(
       reasons: [`issuer: policy is for "${p.issuer}", caller is from "${identity.issuer}"`],
     };
   }
+  // A policy's `client` is a second factor beside the token: cheap, so checked before the claims.
+  if (p.client !== undefined && req.client !== p.client) {
+    const why = verbose
+      ? `client: policy requires client "${p.client}", the request ${req.client === undefined ? 'authenticated as no client' : `authenticated as "${req.client}"`}`
+      : 'client: the request did not authenticate as the client this policy requires';
+    if (!verbose) return { stage: 'caller', reasons: [why] };
+    reasons.push(why);
+  }
   for (const m of verbose ? p.matchers : p.fastMatchers) {
     const why = checkMatcher(m, identity.claims);
     if (why === undefined) continue;
@@ -120,15 +132,21 @@ export function evaluate(
 
   // Explicitly empty = not given: `scope=` carries no request.
   const requested = req.scopes?.length ? req.scopes : undefined;
+  // The virtual-registry scopes are for groups, whatever the kind of token: the dependency proxy is a
+  // group feature (GitLab's UI offers them to group deploy tokens only, gitlab-org/gitlab#538931).
+  const deploy = p.grant.via === 'deploy-token';
   const usable = p.grant.scopes.filter((s) => kind === 'group' || !GROUP_ONLY_SCOPES.has(s));
+  const token = `${kind} ${deploy ? 'deploy token' : 'token'}`;
   if (requested) {
     const missing = requested.filter((s) => !usable.includes(s));
     if (missing.length) {
-      return {
-        stage: 'scope',
-        kind,
-        reasons: [`scopes not granted for a ${kind} token: ${missing.join(' ')}`],
-      };
+      // The STS refuses unknown scopes before any policy is looked at (src/service/exchange.ts);
+      // `policy test` gets here with them, and says so.
+      const unknown = missing.filter((s) => !isGitlabScope(s));
+      const reasons = unknown.length ? [`unknown GitLab scope: ${unknown.join(' ')}`] : [];
+      const notGranted = missing.filter((s) => isGitlabScope(s));
+      if (notGranted.length) reasons.push(`scopes not granted for a ${token}: ${notGranted.join(' ')}`);
+      return { stage: 'scope', kind, reasons };
     }
     return { stage: 'ok', kind, reasons, scopes: usable.filter((s) => requested.includes(s)) };
   }
@@ -149,8 +167,9 @@ function granted(p: CompiledPolicy, e: Evaluation, req: DecideRequest): Decision
     ok: true,
     policy: p.name,
     target: { kind: e.kind ?? 'project', ref: req.target.ref, display: displayTarget(req.target) },
+    via: p.grant.via,
     scopes: e.scopes ?? [],
-    role: p.grant.role,
+    ...(p.grant.role !== undefined ? { role: p.grant.role } : {}),
     accessLevel: p.grant.accessLevel,
     ttlSeconds: grantedTtl(p.grant, req.ttlSeconds),
   };
@@ -222,16 +241,58 @@ export function targetRefusal(
   set: PolicySet,
   identity: Identity,
   target: TargetError,
+  client?: string,
 ): 'invalid_request' | 'invalid_target' {
-  return target.error === 'invalid_target' && !callerMatchesAnyPolicy(set, identity)
+  return target.error === 'invalid_target' && !callerMatchesAnyPolicy(set, identity, client)
     ? 'invalid_request'
     : target.error;
 }
 
-/** Whether any policy accepts the caller (issuer and `match`), whatever the target. */
-export function callerMatchesAnyPolicy(set: PolicySet, identity: Identity): boolean {
-  return candidates(set, identity).some((i) => {
+/** Whether `p` accepts the caller: issuer, `client` (the authenticated client, if any) and `match`. */
+function accepts(p: CompiledPolicy | undefined, identity: Identity, client: string | undefined): boolean {
+  if (!p || p.issuer !== identity.issuer) return false;
+  if (p.client !== undefined && p.client !== client) return false;
+  return p.fastMatchers.every((m) => checkMatcher(m, identity.claims) === undefined);
+}
+
+/** Whether any policy accepts the caller (issuer, `client` and `match`), whatever the target. */
+export function callerMatchesAnyPolicy(set: PolicySet, identity: Identity, client?: string): boolean {
+  return candidates(set, identity).some((i) => accepts(set.policies[i], identity, client));
+}
+
+/**
+ * The target of a request that names none (no `resource`, no `audience`, as in the request people
+ * write for GitLab's own `/oauth/token`): the one target of the one policy that accepts the caller.
+ * `none`: no policy accepts the caller (refused as any such caller is); `ambiguous`: more than one
+ * policy accepts it, or the one that does grants more than one target, so the caller must name
+ * one. With `policyName`, only that policy counts. Decided from the policies alone.
+ */
+export function defaultTarget(
+  set: PolicySet,
+  identity: Identity,
+  opts: { client?: string; policyName?: string } = {},
+): TargetRequest | 'none' | 'ambiguous' {
+  let list: readonly number[];
+  if (opts.policyName !== undefined) {
+    const named = set.byName.get(opts.policyName);
+    list = named ? [named.index] : [];
+  } else {
+    list = candidates(set, identity);
+  }
+  let only: CompiledPolicy | undefined;
+  for (const i of list) {
     const p = set.policies[i];
-    return p?.fastMatchers.every((m) => checkMatcher(m, identity.claims) === undefined);
-  });
+    if (!accepts(p, identity, opts.client)) continue;
+    if (only) return 'ambiguous';
+    only = p;
+  }
+  if (!only) return 'none';
+  const g = only.grant;
+  const all: TargetRequest[] = [
+    ...[...g.projectPaths].map((ref) => ({ ref, byId: false, explicitGroup: false })),
+    ...[...g.projectIds].map((ref) => ({ ref, byId: true, explicitGroup: false })),
+    ...[...g.groupPaths].map((ref) => ({ ref, byId: false, explicitGroup: true })),
+    ...[...g.groupIds].map((ref) => ({ ref, byId: true, explicitGroup: true })),
+  ];
+  return all.length === 1 ? (all[0] as TargetRequest) : 'ambiguous';
 }

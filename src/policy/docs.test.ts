@@ -6,15 +6,20 @@ import { parse } from 'yaml';
 import { parseConfig } from '../config/index.ts';
 import { compilePolicies } from './compile.ts';
 import { decide } from './decide.ts';
+import { compileDenyList, deniedBy } from './deny.ts';
 import { identity } from './fixtures.testutil.ts';
 
 const doc = readFileSync(new URL('../../docs/policies.md', import.meta.url), 'utf8');
 const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1] ?? ''));
 const examples = blocks.flatMap((b) => (Array.isArray(b) ? b : (b?.policies ?? [])));
+// The `client` and `server.deny` examples: their clients and deny entries, as written.
+const clients = Object.assign({}, ...blocks.map((b) => (Array.isArray(b) ? {} : (b?.clients ?? {}))));
+const deny = blocks.flatMap((b) => (Array.isArray(b) ? [] : (b?.server?.deny ?? [])));
 
 const config = parseConfig(
   {
-    server: { publicUrl: 'https://sts.example.com' },
+    server: { publicUrl: 'https://sts.example.com', deny },
+    clients,
     gitlab: { url: 'https://gitlab.example.com', token: 'x' },
     issuers: {
       contoso: {
@@ -29,12 +34,32 @@ const config = parseConfig(
     },
     policies: examples.filter((p, i, all) => all.findIndex((q) => q.name === p.name) === i),
   },
-  { env: {} },
+  { env: { TANUKI_RELEASE_RUNNER_SECRET: 'release-runner-secret-0123' } },
 );
 const set = compilePolicies(config.policies, { gitlabUrl: config.gitlab.url });
 const target = (ref: string) => ({ target: { ref, byId: false, explicitGroup: false } });
 
 describe('docs/policies.md examples', () => {
+  it('`client`: the release policy grants only to a request authenticated as release-runner', () => {
+    const caller = identity({ appid: '55555555-6666-4777-8888-999999999999' });
+    assert.equal(decide(set, caller, { ...target('platform/releases'), client: 'release-runner' }).ok, true);
+    assert.equal(decide(set, caller, target('platform/releases')).ok, false);
+  });
+
+  it('`server.deny`: both entries compile and hold for what the doc says', () => {
+    const list = compileDenyList(config.server.deny);
+    assert.equal(list.rules.length, 2);
+    assert.equal(deniedBy(list, identity({ appid: '11111111-2222-3333-4444-555555555555' })), 0);
+    assert.equal(
+      deniedBy(list, identity({ sub: 'project_path:legacy/app:ref_type:branch:ref:main' }, 'gitlab-ci')),
+      1,
+    );
+    assert.equal(
+      deniedBy(list, identity({ sub: 'project_path:platform/app:ref_type:branch:ref:main' }, 'gitlab-ci')),
+      undefined,
+    );
+  });
+
   it('are all valid and compile', () => {
     assert.ok(config.policies.length >= 5, `found ${config.policies.length} examples`);
   });

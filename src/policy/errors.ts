@@ -11,3 +11,16 @@ export class PolicyCompileError extends Error {
     this.name = 'PolicyCompileError';
   }
 }
+
+/** An unusable `server.deny` entry (an invalid pattern, no claim). Thrown at start-up and on reload. */
+export class DenyListError extends Error {
+  readonly code = 'ERR_DENY_COMPILE';
+  constructor(
+    /** The entry's key, `server.deny[2]`. */
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+    this.name = 'DenyListError';
+  }
+}

@@ -80,7 +80,7 @@ export function explain(set: PolicySet, identity: Identity, req: DecideRequest):
   lines.push('');
   if (decision.ok) {
     lines.push(
-      `GRANTED by policy ${decision.policy}: ${decision.target.kind} ${decision.target.display}, scopes ${decision.scopes.join(' ')}, role ${decision.role} (${decision.accessLevel}), ttl ${decision.ttlSeconds}s`,
+      `GRANTED by policy ${decision.policy}: ${decision.target.kind} ${decision.target.display}, scopes ${decision.scopes.join(' ')}, ${decision.role === undefined ? 'deploy token (no role)' : `role ${decision.role} (${decision.accessLevel})`}, ttl ${decision.ttlSeconds}s`,
     );
   } else {
     lines.push(`DENIED: ${decision.error}`);

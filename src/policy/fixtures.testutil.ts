@@ -8,6 +8,12 @@ export const TENANT = '11111111-2222-4333-8444-555555555555';
 export const APP = 'aaaaaaaa-0000-4000-8000-000000000001';
 export const OTHER_APP = 'aaaaaaaa-0000-4000-8000-000000000002';
 
+/** Confidential clients the fixtures' configuration declares (policies may require them: `client`). */
+export const CLIENTS = {
+  runner: { secret: 'runner-secret-0123456789' },
+  deployer: { secret: 'deployer-secret-0123456789' },
+};
+
 export type PolicyInput = { name: string; match: Record<string, unknown> } & Record<string, unknown>;
 
 /** A minimal valid config around these policies (defaults: issuer contoso, project platform/app). */
@@ -20,6 +26,8 @@ export function configWith(policies: PolicyInput[], gitlabUrl = GITLAB): StsConf
         contoso: { entra: { tenant: TENANT }, audiences: [`api://${TENANT}/tanuki-sts`] },
         ci: { oidc: { issuer: 'https://gitlab.example.com' }, audiences: ['https://sts.example.com'] },
       },
+      // What a policy's `client` may name.
+      clients: CLIENTS,
       policies: policies.map((p) => ({
         issuer: 'contoso',
         ...p,

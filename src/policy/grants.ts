@@ -16,24 +16,25 @@ export const ROLE_LEVELS = {
 export type RoleName = keyof typeof ROLE_LEVELS;
 
 /**
- * GitLab scopes a project/group access token may carry (`resource_bot_scopes`), less
- * `self_rotate`: the STS never grants it. A token that may rotate itself chooses its own new
- * expiry (up to a year) and id. `api` includes self-rotation too (doc/api/project_access_tokens.md,
- * "Rotate a project access token"): the reaper revokes a grant's rotated copies by name
- * (src/ledger/revoke-grant.ts), but grant `api` only where it is needed.
+ * The shortest lifetime a grant may have, in seconds: a policy's `ttl.default` and
+ * `ttl.max` below it do not compile, and an exchange asking for less
+ * (`expires_in`) is refused (`invalid_request`) rather than given more than it
+ * asked for. A shorter token could expire between the answer and its first use
+ * (pipeline start-up, a slow clone); and the reaper's promise ("revoked within
+ * 30 s of the TTL", docs/operations.md) would be looser than the TTL itself.
  */
-export const RESOURCE_SCOPES = [
-  'api',
-  'read_api',
-  'read_repository',
-  'write_repository',
-  'read_registry',
-  'write_registry',
-  'read_virtual_registry',
-  'write_virtual_registry',
-  'create_runner',
-  'manage_runner',
-  'ai_features',
-  'k8s_proxy',
-] as const;
-export type ResourceScope = (typeof RESOURCE_SCOPES)[number];
+export const MIN_TTL_SECONDS = 60;
+
+/**
+ * The scopes a grant may give: GitLab's project/group access token scopes less `self_rotate`
+ * (never granted). The list lives in src/util/gitlab-scopes.ts because the pipeline client
+ * checks `--scope` against GitLab's scopes too, and may import only src/util.
+ */
+export {
+  DEPLOY_TOKEN_SCOPES,
+  type DeployTokenScope,
+  GRANT_SCOPES,
+  type GrantScope,
+  RESOURCE_SCOPES,
+  type ResourceScope,
+} from '../util/gitlab-scopes.ts';

@@ -49,7 +49,7 @@ const policyArb = fc.record({
   groups: fc.uniqueArray(fc.constantFrom<string | number>('g', 'H', 7, 'g/sub', 'g/p'), { maxLength: 2 }),
   scopes: fc.uniqueArray(fc.constantFrom(...SCOPES), { minLength: 1, maxLength: 3 }),
   role: fc.constantFrom(...(Object.keys(ROLE_LEVELS) as (keyof typeof ROLE_LEVELS)[])),
-  ttlDefault: fc.integer({ min: 1, max: 600 }),
+  ttlDefault: fc.integer({ min: 60, max: 600 }),
   ttlExtra: fc.integer({ min: 0, max: 600 }),
 });
 
@@ -130,7 +130,7 @@ function reference(
       kind,
       scopes: usable.filter((s) => asked.includes(s)),
       ttl: r.ttlSeconds === undefined ? p.grant.ttl.default : Math.min(r.ttlSeconds, p.grant.ttl.max),
-      accessLevel: ROLE_LEVELS[p.grant.role],
+      accessLevel: p.grant.role === undefined ? 0 : ROLE_LEVELS[p.grant.role],
     };
   }
   return { ok: false, error: ['invalid_request', 'invalid_target', 'invalid_scope'][stage] };
@@ -218,19 +218,37 @@ describe('index selectivity', () => {
         name: 'pat',
         issuer: 'ci',
         match: { sub: { pattern: 'x.*' } },
-        grant: { projects: ['a/b'], groups: [], scopes: ['api'], role: 'guest', ttl: { default: 1, max: 1 } },
+        grant: {
+          projects: ['a/b'],
+          groups: [],
+          scopes: ['api'],
+          role: 'guest',
+          ttl: { default: 60, max: 60 },
+        },
       },
       {
         name: 'key',
         issuer: 'ci',
         match: { sub: 'xy' },
-        grant: { projects: ['a/b'], groups: [], scopes: ['api'], role: 'guest', ttl: { default: 1, max: 1 } },
+        grant: {
+          projects: ['a/b'],
+          groups: [],
+          scopes: ['api'],
+          role: 'guest',
+          ttl: { default: 60, max: 60 },
+        },
       },
       {
         name: 'roles',
         issuer: 'ci',
         match: { r: { contains: 'x' } },
-        grant: { projects: ['a/b'], groups: [], scopes: ['api'], role: 'guest', ttl: { default: 1, max: 1 } },
+        grant: {
+          projects: ['a/b'],
+          groups: [],
+          scopes: ['api'],
+          role: 'guest',
+          ttl: { default: 60, max: 60 },
+        },
       },
     ];
     const set = compilePolicies(ps, { gitlabUrl: GITLAB });

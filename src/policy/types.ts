@@ -1,6 +1,7 @@
 /** Plain data exchanged with the policy engine. */
 import type { TargetKind } from '../util/target-kind.ts';
-import type { ResourceScope, RoleName } from './grants.ts';
+import type { TokenKind } from '../util/token-kind.ts';
+import type { GrantScope, RoleName } from './grants.ts';
 
 /** A scalar claim value a matcher may name; compared type-strictly. */
 export type ClaimValue = string | number | boolean;
@@ -25,14 +26,36 @@ export interface PolicyConfig {
   issuer: string;
   /** Claim name → matcher; every entry must hold. */
   match: Record<string, ClaimMatcher>;
+  /**
+   * The name of a configured confidential client (RFC 6749 §2.3) the request must
+   * authenticate as, besides presenting a subject token this policy accepts.
+   */
+  client?: string;
   grant: {
     projects: TargetRef[];
     groups: TargetRef[];
-    scopes: ResourceScope[];
-    role: RoleName;
+    /**
+     * What the grant mints: a project/group access token (the default) or a deploy token.
+     * Each kind has its own scopes (`RESOURCE_SCOPES`, `DEPLOY_TOKEN_SCOPES`).
+     */
+    via?: TokenKind;
+    scopes: GrantScope[];
+    /** The access token's role; required for `access-token`, refused for `deploy-token` (no user, no role). */
+    role?: RoleName;
     /** Seconds: when the caller asks for none, and the most it may ask for. */
     ttl: { default: number; max: number };
   };
+}
+
+/**
+ * One entry of `server.deny`: identities refused before any policy is looked
+ * at. Same matchers, on the same claims, as a policy's `match`.
+ */
+export interface DenyRule {
+  /** Only tokens of this issuer (a name under `issuers`); absent: every issuer. */
+  issuer?: string;
+  /** Claim name → matcher; every entry must hold, and there is at least one. */
+  match: Record<string, ClaimMatcher>;
 }
 
 /**
@@ -73,8 +96,12 @@ export type Decision =
       ok: true;
       policy: string;
       target: DecisionTarget;
+      /** What to mint: an access token or a deploy token (the policy's `grant.via`). */
+      via: TokenKind;
       scopes: string[];
-      role: RoleName;
+      /** The access token's role; absent for a deploy token. */
+      role?: RoleName;
+      /** The role's access level; 0 for a deploy token. */
       accessLevel: number;
       ttlSeconds: number;
     }
@@ -92,4 +119,6 @@ export interface DecideRequest {
   policyName?: string;
   /** Requested lifetime; clamped to the policy's `ttl.max`. Undefined = `ttl.default`. */
   ttlSeconds?: number;
+  /** The confidential client the request authenticated as; a policy with `client` requires exactly it. */
+  client?: string;
 }

@@ -258,18 +258,20 @@ const TOKEN_CASES: TokenCase[] = [
     description: 'actor tokens (delegation) are not supported',
   },
   {
-    name: 'neither resource nor audience',
+    // The caller's policy grants several targets: it must name one (oauth-token.test.ts: the one-target case).
+    name: 'neither resource nor audience, for a caller with several targets',
     body: { ...VALID, audience: undefined },
     status: 400,
-    error: 'invalid_request',
-    description: 'resource or audience is required: the GitLab project or group to access',
+    error: 'invalid_target',
+    description: D.nameTarget,
+    reason: 'no resource or audience, and the caller may get more than one target',
   },
   {
     name: 'a malformed scope',
     body: { ...VALID, scope: 'READ_API' },
     status: 400,
     error: 'invalid_scope',
-    description: D.scope,
+    description: D.malformedScope,
     reason: 'malformed scope parameter',
   },
   {
@@ -277,8 +279,44 @@ const TOKEN_CASES: TokenCase[] = [
     body: { ...VALID, scope: 'read_api read_api' },
     status: 400,
     error: 'invalid_scope',
-    description: D.scope,
+    description: D.malformedScope,
     reason: 'malformed scope parameter',
+  },
+  {
+    // GitLab's scope list is public: a typo is named, before the subject token is looked at.
+    name: 'a scope GitLab does not know (a typo)',
+    body: { ...VALID, scope: 'read_repositry' },
+    status: 400,
+    error: 'invalid_scope',
+    description: 'unknown scope: read_repositry (did you mean read_repository?)',
+  },
+  {
+    name: 'an unknown scope next to a known one',
+    body: { ...VALID, scope: 'read_api nonsense_scope_name' },
+    status: 400,
+    error: 'invalid_scope',
+    description: 'unknown scope: nonsense_scope_name',
+  },
+  {
+    name: 'many unknown scopes (three are named)',
+    body: { ...VALID, scope: 'a1 b2 c3 d4 e5' },
+    status: 400,
+    error: 'invalid_scope',
+    description: 'unknown scope: a1 b2 c3 and 2 more',
+  },
+  {
+    name: 'expires_in below the minimum TTL (59)',
+    body: { ...VALID, expires_in: '59' },
+    status: 400,
+    error: 'invalid_request',
+    description: 'expires_in must be at least 60 seconds (the minimum TTL)',
+  },
+  {
+    name: 'expires_in 1',
+    body: { ...VALID, expires_in: '1' },
+    status: 400,
+    error: 'invalid_request',
+    description: 'expires_in must be at least 60 seconds (the minimum TTL)',
   },
   {
     name: 'expires_in 0',
@@ -400,6 +438,15 @@ const TOKEN_CASES: TokenCase[] = [
     error: 'invalid_scope',
     description: D.scope,
     reason: 'deploy: scopes not granted for a project token: write_repository',
+  },
+  {
+    // A GitLab scope, but never one of a project token: not granted, not unknown.
+    name: 'a personal-token-only scope',
+    body: { ...VALID, scope: 'sudo' },
+    status: 400,
+    error: 'invalid_scope',
+    description: D.scope,
+    reason: 'deploy: scopes not granted for a project token: sudo',
   },
   // GitLab (the target lookup, then the mint on the numeric id).
   {
@@ -927,6 +974,8 @@ describe('GET endpoints and the rest of the surface', () => {
         'manage_runner',
         'ai_features',
         'k8s_proxy',
+        'read_package_registry',
+        'write_package_registry',
       ],
       azure_scopes: { contoso: 'api://aaaaaaaa-0000-4000-8000-0000000000aa/.default' },
       azure_scope: 'api://aaaaaaaa-0000-4000-8000-0000000000aa/.default',

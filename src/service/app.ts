@@ -1,7 +1,10 @@
 /**
- * The STS's HTTP surface (fastify). Routes: POST /token (RFC 8693),
+ * The STS's HTTP surface (fastify). Routes: POST /token (RFC 8693; also
+ * POST /oauth/token, where the request people write for GitLab's own token
+ * endpoint goes; the metadata advertises /token),
  * POST /revoke (RFC 7009), GET /.well-known/oauth-authorization-server
- * (RFC 8414), /healthz, /readyz. No /metrics here: metrics have a listener of
+ * (RFC 8414), GET /client/tanuki-sts.mjs (the pipeline client, client-bundle.ts),
+ * /healthz, /readyz. No /metrics here: metrics have a listener of
  * their own (metrics.ts, `server.metricsListen`). One error handler shapes every
  * error as RFC 6749 §5.2 JSON; nothing unexpected ever shows a stack trace.
  */
@@ -14,11 +17,12 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import { RESOURCE_SCOPES } from '../policy/index.ts';
+import { GRANT_SCOPES } from '../policy/index.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE } from '../util/oauth-urns.ts';
+import { CLIENT_ROUTE, type ClientBundle } from './client-bundle.ts';
 import type { StsContext } from './context.ts';
-import { InvalidRequestError, StsError } from './errors.ts';
+import { CLIENT_AUTH_REALM, InvalidRequestError, refusalReason, StsError } from './errors.ts';
 import { exchangeToken } from './exchange.ts';
 import { parseForm } from './form.ts';
 import { revokeToken } from './revoke.ts';
@@ -28,10 +32,17 @@ const FORM = 'application/x-www-form-urlencoded';
 
 export interface BuildAppOptions {
   logger?: Logger | false;
+  /**
+   * The context a request starting now uses (reload.ts swaps it); default: always `sts`. Each
+   * request reads it once, so it finishes under the configuration it started with. The server's
+   * own settings (body limit, timeouts, TLS, proxy trust) are `sts`'s: restart-only.
+   */
+  current?: () => StsContext;
 }
 
 export function buildApp(sts: StsContext, options: BuildAppOptions = {}): FastifyInstance {
   const { server } = sts.config;
+  const current = options.current ?? (() => sts);
   // Node only enforces requestTimeout (a whole request, drip-fed body included) when it
   // is given to http.createServer itself and its connection check runs often enough;
   // setting it on the server afterwards, as Fastify does, is not enough on Node 20.
@@ -67,7 +78,7 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
     // these, so the common headers are set here.
     frameworkErrors: (err, request, reply) => {
       commonHeaders(request, reply);
-      return sendError(err, request, reply, sts, true);
+      return sendError(err, request, reply, current(), true);
     },
   }) as unknown as FastifyInstance;
 
@@ -80,7 +91,7 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
     commonHeaders(request, reply);
   });
 
-  app.setErrorHandler((err, request, reply) => sendError(err, request, reply, sts, true));
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply, current(), true));
   app.setNotFoundHandler((request, reply) => {
     reply
       .code(404)
@@ -90,27 +101,37 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
   // Refusals are answered here rather than thrown on through Fastify's error
   // path (a rejected handler promise, onError hooks, the error handler): under a
   // flood of bad tokens refusing is this route's common case (docs/performance.md).
-  app.post('/token', async (request, reply) => {
+  // /oauth/token: GitLab's token endpoint path, so the request people already write for GitLab
+  // works with the host name changed (client_id/client_secret included: client-auth.ts).
+  const token = async (request: FastifyRequest, reply: FastifyReply) => {
+    const ctx = current();
     try {
-      const params = auditedForm(request, sts, 'exchange');
-      const body = await exchangeToken(sts, params, { requestId: request.id, clientIp: request.ip });
+      const params = auditedForm(request, ctx, 'exchange');
+      const body = await exchangeToken(ctx, params, {
+        requestId: request.id,
+        clientIp: request.ip,
+        authorization: request.headers.authorization,
+      });
       return reply.code(200).type('application/json').send(body);
     } catch (err) {
-      return sendError(err, request, reply, sts);
+      return sendError(err, request, reply, ctx);
     }
-  });
+  };
+  app.post('/token', token);
+  app.post('/oauth/token', token);
 
   app.post('/revoke', async (request, reply) => {
+    const ctx = current();
     try {
-      const params = auditedForm(request, sts, 'revoke');
-      await revokeToken(sts, params, { requestId: request.id, clientIp: request.ip });
+      const params = auditedForm(request, ctx, 'revoke');
+      await revokeToken(ctx, params, { requestId: request.id, clientIp: request.ip });
       return reply.code(200).type('application/json').send({});
     } catch (err) {
-      return sendError(err, request, reply, sts);
+      return sendError(err, request, reply, ctx);
     }
   });
 
-  for (const path of ['/token', '/revoke']) {
+  for (const path of ['/token', '/oauth/token', '/revoke']) {
     app.route({
       method: ['GET', 'PUT', 'DELETE', 'PATCH'],
       url: path,
@@ -122,22 +143,56 @@ export function buildApp(sts: StsContext, options: BuildAppOptions = {}): Fastif
     });
   }
 
-  app.get('/.well-known/oauth-authorization-server', async () => metadata(sts));
+  app.get('/.well-known/oauth-authorization-server', async () => metadata(current()));
+  // HEAD too: Fastify answers HEAD for every GET route (exposeHeadRoutes), headers without the body.
+  const bundle = sts.clientBundle;
+  if (bundle) app.get(CLIENT_ROUTE, async (request, reply) => sendClient(bundle, request, reply));
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const checks = await readiness(sts);
+    const checks = await readiness(current());
     const ok = Object.values(checks).every(Boolean);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
   });
   return app;
 }
 
-/** On every answer: the request id, and never cached (RFC 6749 §5.1 for /token; nothing here is cacheable). */
+/**
+ * On every answer: the request id, and never cached (RFC 6749 §5.1 for /token) unless the
+ * route said otherwise — only the pipeline client's successful answers do.
+ */
 function commonHeaders(request: FastifyRequest, reply: FastifyReply): void {
   reply.header('X-Request-Id', request.id);
-  reply.header('Cache-Control', 'no-store');
-  reply.header('Pragma', 'no-cache');
+  if (!reply.hasHeader('Cache-Control')) {
+    reply.header('Cache-Control', 'no-store');
+    reply.header('Pragma', 'no-cache');
+  }
   reply.header('X-Content-Type-Options', 'nosniff');
+}
+
+/**
+ * How long a cache may reuse the client without asking again. Short: a new bundle (a new
+ * release of the STS) reaches pipelines within minutes; revalidation is a 304 without the body.
+ */
+const CLIENT_CACHE_CONTROL = 'public, max-age=300';
+
+/** The pipeline client: the same bytes every time (client_sha256), a strong ETag, 304 on a match. */
+function sendClient(bundle: ClientBundle, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('ETag', bundle.etag).header('Cache-Control', CLIENT_CACHE_CONTROL);
+  if (etagMatches(request.headers['if-none-match'], bundle.etag)) return reply.code(304).send();
+  return reply.code(200).type('text/javascript; charset=utf-8').send(bundle.bytes);
+}
+
+/**
+ * RFC 9110 §13.1.2: If-None-Match is `*` or a list of entity tags, compared weakly
+ * (`W/"x"` matches `"x"`); an entry is compared whole (an unquoted or otherwise altered
+ * tag matches nothing). Over 4 KiB the header is not read: no match, the full answer.
+ */
+export function etagMatches(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  if (value.length > 4096) return false;
+  if (value.trim() === '*') return true;
+  return value.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
 function formBody(request: FastifyRequest): string {
@@ -169,7 +224,10 @@ function auditedForm(request: FastifyRequest, sts: StsContext, event: 'exchange'
         outcome: err.error,
         reason: err.reason,
       });
-      if (event === 'exchange') sts.metrics.exchanges.inc({ outcome: err.error, policy: '' });
+      if (event === 'exchange') {
+        sts.metrics.exchanges.inc({ outcome: err.error, policy: '' });
+        sts.metrics.refusals.inc({ reason: refusalReason(err) });
+      }
     }
     throw err;
   }
@@ -212,9 +270,10 @@ function sendError(
       outcome = UNEXPECTED_OUTCOME;
     }
     // Errors raised before our handlers ran are audited here so none goes unrecorded.
-    if (request.url.startsWith('/token') || request.url.startsWith('/revoke')) {
+    const tokenRoute = request.url.startsWith('/token') || request.url.startsWith('/oauth/token');
+    if (tokenRoute || request.url.startsWith('/revoke')) {
       sts.audit.write({
-        event: request.url.startsWith('/token') ? 'exchange' : 'revoke',
+        event: tokenRoute ? 'exchange' : 'revoke',
         requestId: request.id,
         clientIp: request.ip,
         outcome,
@@ -223,6 +282,8 @@ function sendError(
     }
   }
   if (e.retryAfterSeconds !== undefined) reply.header('Retry-After', String(Math.ceil(e.retryAfterSeconds)));
+  // RFC 6749 §5.2: a 401 invalid_client carries the challenge of the scheme the client may use.
+  if (e.status === 401) reply.header('WWW-Authenticate', `Basic realm="${CLIENT_AUTH_REALM}"`);
   return reply
     .code(e.status)
     .type('application/json')
@@ -244,13 +305,19 @@ function metadata(sts: StsContext) {
     revocation_endpoint: `${base}/revoke`,
     grant_types_supported: [GRANT_TYPE_TOKEN_EXCHANGE],
     response_types_supported: [],
-    token_endpoint_auth_methods_supported: ['none'],
+    // Client authentication is optional (clients.ts in src/config): public callers send none.
+    token_endpoint_auth_methods_supported:
+      sts.clients.digests.size > 0 ? ['none', 'client_secret_basic', 'client_secret_post'] : ['none'],
     revocation_endpoint_auth_methods_supported: ['none'],
-    scopes_supported: [...RESOURCE_SCOPES],
+    scopes_supported: [...GRANT_SCOPES],
     // Extension: the Entra ID scope a pipeline requests before calling us, per issuer.
     azure_scopes: azureScopes,
     azure_scope: Object.values(azureScopes)[0],
     gitlab_url: sts.config.gitlab.url,
+    // Extension: the self-contained pipeline client, and the digest of exactly its bytes.
+    ...(sts.clientBundle
+      ? { client_uri: `${base}${CLIENT_ROUTE}`, client_sha256: sts.clientBundle.sha256 }
+      : {}),
   };
 }
 
@@ -262,5 +329,11 @@ async function readiness(sts: StsContext): Promise<Record<string, boolean>> {
       .then(() => true)
       .catch(() => false));
   const last = sts.gitlab.lastStatus();
-  return { store: storeOk, keys: sts.validator.ready(), gitlab: last === undefined || last.ok };
+  return {
+    store: storeOk,
+    keys: sts.validator.ready(),
+    gitlab: last === undefined || last.ok,
+    // The STS's own token: expired, or under 24 h left while its rotation fails (src/credential/manager.ts).
+    ...(sts.credential ? { credential: sts.credential.ready() } : {}),
+  };
 }

@@ -20,7 +20,7 @@ export function redactTokens(text: string): string {
 }
 
 export interface AuditEvent {
-  event: 'exchange' | 'revoke' | 'reap' | 'reconcile' | 'recover';
+  event: 'exchange' | 'revoke' | 'reap' | 'reconcile' | 'recover' | 'reload' | 'credential-rotation';
   requestId?: string;
   outcome: string;
   reason?: string;
@@ -32,6 +32,12 @@ export interface AuditEvent {
   subject?: string;
   subjectTokenId?: string;
   subjectTokenSha256?: string;
+  /** How the client authenticated at the token endpoint: `client_secret_basic`, `client_secret_post`, `none`. */
+  clientAuth?: string;
+  /** The confidential client (`clients.NAME`) the request authenticated as. */
+  client?: string;
+  /** A public client's `client_id` (no secret): as sent when a plain name, else `sha256:…`. */
+  clientId?: string;
   policy?: string;
   /** The target's canonical full path (as GitLab named it when the grant was minted). */
   target?: string;
@@ -45,10 +51,29 @@ export interface AuditEvent {
   gitlabTokenId?: number;
   /** The token's bot user in GitLab. */
   gitlabUserId?: number;
+  /** `deploy-token` for a deploy token (`grant.via`); absent for an access token. */
+  tokenKind?: string;
+  /** A deploy token's username (`gitlab+deploy-token-N`): not a secret. */
+  gitlabUsername?: string;
   /** Rotated copies of the grant's token found and revoked with it (a holder rotated it). */
   descendants?: number;
   tokenSha256?: string;
   durationMs?: number;
+  /** `reload`: the configuration keys a reload applied, and those that need a restart (not applied). */
+  applied?: string[];
+  restartRequired?: string[];
+  /**
+   * `credential-rotation` (the STS's own GitLab token; `gitlabTokenId` is the new token's id):
+   * the ledger's record, the SHA-256 of the old and the new token (never a value), the token
+   * rotated, the new `expires_at`, the Key Vault version written, and who rotated (`leader`, `cli`).
+   */
+  rotationId?: string;
+  oldTokenSha256?: string;
+  newTokenSha256?: string;
+  previousGitlabTokenId?: number;
+  expiresAt?: string;
+  version?: string;
+  via?: string;
 }
 
 /** What an audit event says of the grant whose token it revokes (POST /revoke, the reaper). */
@@ -62,6 +87,7 @@ export function grantAuditFields(grant: Grant): Partial<AuditEvent> {
     target: grant.targetRef,
     targetKind: grant.targetKind,
     targetId: grant.targetId,
+    ...(grant.tokenKind === 'deploy-token' ? { tokenKind: grant.tokenKind } : {}),
   };
 }
 
@@ -125,6 +151,7 @@ function redactFreeText(event: AuditEvent): AuditEvent {
   const out = { ...event };
   if (out.reason !== undefined) out.reason = redactTokens(out.reason);
   if (out.target !== undefined) out.target = redactTokens(out.target);
+  if (out.clientId !== undefined) out.clientId = redactTokens(out.clientId);
   return out;
 }
 

@@ -12,11 +12,11 @@ import { createGitlabClient, createTargetResolver } from '../gitlab/index.ts';
 import { refuse, SubjectTokenCodes, unavailable } from '../identity/errors.ts';
 import type { Identity, TokenValidator } from '../identity/index.ts';
 import { openSqliteLedger } from '../ledger/index.ts';
-import { compilePolicies } from '../policy/index.ts';
 import { createMemoryAuditSink } from './audit.ts';
 import type { StsContext } from './context.ts';
 import { createRateLimiter } from './limits.ts';
 import { createMetrics } from './metrics.ts';
+import { compileConfig } from './runtime.ts';
 
 export const TENANT = '3f1e8a2c-5b7d-4c9e-a1f0-2b6d8e4c7a90';
 export const APP = 'aaaaaaaa-0000-4000-8000-000000000001';
@@ -108,7 +108,12 @@ export const POLICIES = [
   },
 ];
 
-export function testConfig(gitlabUrl: string, server: Record<string, unknown> = {}) {
+/** The unit tests' configuration; `extra` replaces or adds top-level sections (`clients`, `policies`). */
+export function testConfig(
+  gitlabUrl: string,
+  server: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+) {
   return parseConfig(
     {
       server: {
@@ -128,6 +133,7 @@ export function testConfig(gitlabUrl: string, server: Record<string, unknown> = 
         ci: { oidc: { issuer: 'https://ci.example.test' }, audiences: [PUBLIC_URL] },
       },
       policies: POLICIES,
+      ...extra,
     },
     { env: {} },
   );
@@ -148,9 +154,9 @@ export type TestContext = StsContext & {
 
 export function testContext(
   gitlabUrl: string,
-  o: { server?: Record<string, unknown>; now?: () => number } = {},
+  o: { server?: Record<string, unknown>; extra?: Record<string, unknown>; now?: () => number } = {},
 ): TestContext {
-  const config = testConfig(gitlabUrl, o.server);
+  const config = testConfig(gitlabUrl, o.server, o.extra);
   const now = o.now ?? (() => NOW);
   const logLines: LogLine[] = [];
   const log = pino({ level: 'info', base: null }, { write: (s: string) => logLines.push(JSON.parse(s)) });
@@ -166,7 +172,7 @@ export function testContext(
   return {
     config,
     validator: stubValidator(),
-    policies: compilePolicies(config.policies, { gitlabUrl: config.gitlab.url }),
+    ...compileConfig(config),
     store,
     gitlab,
     targets: createTargetResolver(gitlab, { ttlMs: 0, now }),

@@ -44,7 +44,7 @@ describe('wire errors: one class per error, each with a stable code', () => {
         code: 'ERR_INVALID_SCOPE',
         status: 400,
         error: 'invalid_scope',
-        description: 'the requested scope is invalid or exceeds what this caller may get',
+        description: 'scope not granted',
         reason: 'r',
       },
     ],

@@ -196,6 +196,7 @@ describe('POST /token: a grant, exactly as GitLab is asked for it', () => {
         token_type: 'Bearer',
         expires_in: c.ttl,
         scope: c.scopes.join(' '),
+        gitlab_username: 'oauth2',
       });
 
       // The ledger: active, by id, the token only as its hash.
@@ -340,11 +341,12 @@ describe('parseExchangeRequest: the request shape, with stable codes', () => {
       'invalid_request',
     ],
     ['an actor token', { actor_token: 'x' }, 'ERR_INVALID_REQUEST', 'invalid_request'],
-    ['no target', { audience: undefined }, 'ERR_INVALID_REQUEST', 'invalid_request'],
     ['a scope with a capital', { scope: 'Api' }, 'ERR_INVALID_SCOPE', 'invalid_scope'],
     ['a scope over 40 characters', { scope: 'a'.repeat(41) }, 'ERR_INVALID_SCOPE', 'invalid_scope'],
     ['a negative expires_in', { expires_in: '-5' }, 'ERR_INVALID_REQUEST', 'invalid_request'],
     ['a leading-zero expires_in', { expires_in: '060' }, 'ERR_INVALID_REQUEST', 'invalid_request'],
+    ['an expires_in below the minimum TTL', { expires_in: '59' }, 'ERR_INVALID_REQUEST', 'invalid_request'],
+    ['a scope GitLab does not know', { scope: 'read_repositry' }, 'ERR_INVALID_SCOPE', 'invalid_scope'],
     [
       'a policy name over 64 characters',
       { policy: 'p'.repeat(65) },
@@ -352,6 +354,11 @@ describe('parseExchangeRequest: the request shape, with stable codes', () => {
       'invalid_request',
     ],
   ];
+  it("no target is a valid shape: the caller's only target is chosen after its token is checked", () => {
+    const r = parseExchangeRequest(form({ audience: undefined }));
+    assert.deepEqual([r.resource, r.audience], [[], []]);
+  });
+
   for (const [name, over, code, error] of refusals) {
     it(`${code}: ${name}`, () => {
       assert.throws(

@@ -2,8 +2,9 @@
  * RFC 8693 token exchange: the checks in a fixed, cheap-first order, then one
  * GitLab call, with the ledger written before and after it.
  *
- *   request shape → per-IP limit → subject token → per-identity limit → policy
- *   → canonical target (GitLab, briefly cached) → ledger (minting, with the
+ *   request shape → per-IP limit → client authentication → subject token
+ *   → server.deny → target (named, or the caller's only one) → per-identity limit → policy
+ *   → ledger writable? → canonical target (GitLab, briefly cached) → ledger (minting, with the
  *   active-grant cap in the same write) → GitLab → ledger (active) → answer
  *
  * The token is minted on the target's numeric id, and only when GitLab's
@@ -13,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  deployTokenExpiry,
   GitlabError,
   GitlabMovedError,
   GitlabNotFoundError,
@@ -24,17 +26,31 @@ import { SubjectTokenError } from '../identity/index.ts';
 import type { Identity } from '../identity/types.ts';
 import { identityKey } from '../identity/types.ts';
 import { ActiveGrantCapError, tokenName } from '../ledger/index.ts';
-import { type DecisionTarget, decide, parseTarget, targetRefusal } from '../policy/index.ts';
+import {
+  type DecisionTarget,
+  decide,
+  defaultTarget,
+  deniedBy,
+  MIN_TTL_SECONDS,
+  parseTarget,
+  type TargetError,
+  type TargetRequest,
+  targetRefusal,
+} from '../policy/index.ts';
+import { isGitlabScope, nearestGitlabScope } from '../util/gitlab-scopes.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from '../util/oauth-urns.ts';
 import { MAX_SUBJECT_TOKEN_CHARS } from '../util/token-limits.ts';
 import type { AuditEvent } from './audit.ts';
+import { authenticateClient } from './client-auth.ts';
 import type { StsContext } from './context.ts';
 import {
   InvalidRequestError,
   InvalidScopeError,
   InvalidTargetError,
+  NAME_THE_TARGET,
   RateLimitedError,
+  refusalReason,
   ServerError,
   StsError,
   subjectTokenRefused,
@@ -45,7 +61,8 @@ import type { FormParams } from './form.ts';
 import { UNEXPECTED_OUTCOME, unexpectedError } from './unexpected.ts';
 
 const SUBJECT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ACCESS_TOKEN]);
-const SCOPE_TOKEN = /^[a-z_]{1,40}$/;
+/** One scope name as GitLab spells them (`read_api`, `k8s_proxy`). */
+const SCOPE_TOKEN = /^[a-z0-9_]{1,40}$/;
 
 export interface TokenResponse {
   access_token: string;
@@ -53,6 +70,34 @@ export interface TokenResponse {
   token_type: 'Bearer';
   expires_in: number;
   scope: string;
+  /**
+   * The username to give git and the registries with the token (an additional response parameter,
+   * RFC 8693 §2.2.1 / RFC 6749 §5.1): a deploy token's own (`gitlab+deploy-token-N`, the only one
+   * GitLab accepts with it), `oauth2` for an access token (see ACCESS_TOKEN_USERNAME).
+   */
+  gitlab_username: string;
+}
+
+/**
+ * `gitlab_username` for an access token. GitLab accepts any non-empty username with one (git over
+ * HTTPS, `docker login`; doc/user/project/settings/project_access_tokens.md). Its bot user's
+ * username (`project_<id>_bot_<random>`) is not in GitLab's create answer (only `user_id`), and
+ * asking for it would cost a second GitLab call per exchange; `oauth2` is what the client has always
+ * sent (docs/policies.md#via-which-kind-of-token).
+ */
+export const ACCESS_TOKEN_USERNAME = 'oauth2';
+
+/** What a mint returned, whatever kind of token it was. */
+interface Minted {
+  id: number;
+  token: string;
+  username: string;
+  /** An access token's bot user. */
+  userId?: number;
+  /** Where GitLab says it minted an access token (its `resource_id`). */
+  resourceId?: number;
+  /** false: GitLab answered the token already unusable. */
+  active?: false;
 }
 
 interface ParsedRequest {
@@ -88,11 +133,10 @@ export function parseExchangeRequest(params: FormParams): ParsedRequest {
   if (params.has('actor_token') || params.has('actor_token_type')) {
     throw new InvalidRequestError('actor tokens (delegation) are not supported');
   }
+  // Neither: the caller's only target, if it has exactly one (defaultTarget), as in the request
+  // people write for GitLab's own /oauth/token.
   const resource = params.get('resource');
   const audience = params.get('audience');
-  if (resource === undefined && audience === undefined) {
-    throw new InvalidRequestError('resource or audience is required: the GitLab project or group to access');
-  }
 
   let scopes: string[] | undefined;
   const scope = params.get('scope');
@@ -100,7 +144,19 @@ export function parseExchangeRequest(params: FormParams): ParsedRequest {
     scopes = scope.split(' ').filter((s) => s !== '');
     if (scopes.length === 0) scopes = undefined;
     else if (scopes.some((s) => !SCOPE_TOKEN.test(s)) || new Set(scopes).size !== scopes.length) {
-      throw new InvalidScopeError('malformed scope parameter');
+      throw new InvalidScopeError(
+        'malformed scope parameter',
+        'scope must be GitLab scope names separated by spaces, each once',
+      );
+    }
+    // GitLab's scope list is public: naming a typo reveals nothing about the policies. `[a-z0-9_]`
+    // only (SCOPE_TOKEN), so the description cannot carry a GitLab token, a JWT or a control character.
+    const unknown = scopes?.filter((s) => !isGitlabScope(s)) ?? [];
+    if (unknown.length) {
+      const near = unknown.length === 1 ? nearestGitlabScope(unknown[0]!) : undefined;
+      const more = unknown.length > 3 ? ` and ${unknown.length - 3} more` : '';
+      const description = `unknown scope: ${unknown.slice(0, 3).join(' ')}${more}${near ? ` (did you mean ${near}?)` : ''}`;
+      throw new InvalidScopeError(description, description);
     }
   }
 
@@ -111,6 +167,12 @@ export function parseExchangeRequest(params: FormParams): ParsedRequest {
       throw new InvalidRequestError('expires_in must be a positive whole number of seconds');
     }
     ttlSeconds = Number(expiresIn);
+    // Refused, not raised to the minimum: the STS never grants a longer lifetime than asked for.
+    if (ttlSeconds < MIN_TTL_SECONDS) {
+      throw new InvalidRequestError(
+        `expires_in must be at least ${MIN_TTL_SECONDS} seconds (the minimum TTL)`,
+      );
+    }
   }
 
   const policyName = params.get('policy');
@@ -130,6 +192,8 @@ export function parseExchangeRequest(params: FormParams): ParsedRequest {
 export interface ExchangeContext {
   requestId: string;
   clientIp: string;
+  /** The request's `Authorization` header, if any: HTTP Basic client authentication (client-auth.ts). */
+  authorization?: string;
 }
 
 function identityFields(id: Identity): Partial<AuditEvent> {
@@ -164,6 +228,7 @@ export async function exchangeToken(
     if (err instanceof StsError) {
       audit.outcome = err.error;
       audit.reason = err.reason;
+      sts.metrics.refusals.inc({ reason: refusalReason(err) });
       throw err;
     }
     // A bug, not a refusal: server_error to the caller, the stack to the log.
@@ -188,11 +253,14 @@ async function runExchange(
   const req = parseExchangeRequest(params);
   audit.subjectTokenSha256 = sha256Hex(req.subjectToken);
 
-  const target = parseTarget({ resource: req.resource, audience: req.audience }, sts.config.gitlab.url);
-  if ('error' in target && target.error !== 'invalid_target') {
+  const named = req.resource.length + req.audience.length > 0;
+  const parsed: TargetRequest | TargetError | undefined = named
+    ? parseTarget({ resource: req.resource, audience: req.audience }, sts.config.gitlab.url)
+    : undefined;
+  if (parsed && 'error' in parsed && parsed.error !== 'invalid_target') {
     throw new InvalidRequestError(
       'resource or audience is not a valid GitLab project or group',
-      target.reason,
+      parsed.reason,
     );
   }
 
@@ -204,6 +272,13 @@ async function runExchange(
       ipWait,
     );
   }
+
+  // RFC 6749 §2.3: a failed or ambiguous client authentication is 401 before the token is read.
+  const clientAuth = authenticateClient(sts.clients, params, ctx.authorization);
+  if (clientAuth.method !== 'none') audit.clientAuth = clientAuth.method;
+  if (clientAuth.client !== undefined) audit.client = clientAuth.client;
+  if (clientAuth.publicClientId !== undefined) audit.clientId = clientAuth.publicClientId;
+  const client = clientAuth.client;
 
   let identity: Identity;
   try {
@@ -221,12 +296,38 @@ async function runExchange(
     throw subjectTokenRefused(`${err.code}: ${err.reason}`);
   }
   Object.assign(audit, identityFields(identity));
+  // server.deny: before any policy, the one generic refusal (the audit and metrics say why).
+  const denied = deniedBy(sts.deny, identity);
+  if (denied !== undefined) throw subjectTokenRefused(`denied by server.deny[${denied}]`, 'denied');
   // A target outside the configured GitLab is refused only now, so that the
   // error precedence holds: an invalid caller learns nothing about targets.
-  if ('error' in target) {
-    if (targetRefusal(sts.policies, identity, target) === 'invalid_request')
-      throw subjectTokenRefused('no policy matches the caller');
-    throw new InvalidTargetError(target.reason);
+  let target: TargetRequest;
+  if (parsed === undefined) {
+    // No target named: the caller's only one, else a request to name it (nothing of the policies shown).
+    const only = defaultTarget(sts.policies, identity, { client, policyName: req.policyName });
+    if (only === 'none') {
+      // Why, for the audit: no policy accepts the caller, so decide never reaches the (empty) target.
+      const why = decide(sts.policies, identity, {
+        target: { ref: '', byId: false, explicitGroup: false },
+        policyName: req.policyName,
+        client,
+      });
+      const reason = why.ok ? '' : why.reasons.map((r) => `${r.policy}: ${r.reason}`).join('; ');
+      throw subjectTokenRefused(`no policy matches: ${reason || 'no policy'}`, 'no_policy');
+    }
+    if (only === 'ambiguous') {
+      throw new InvalidTargetError(
+        'no resource or audience, and the caller may get more than one target',
+        NAME_THE_TARGET,
+      );
+    }
+    target = only;
+  } else if ('error' in parsed) {
+    if (targetRefusal(sts.policies, identity, parsed, client) === 'invalid_request')
+      throw subjectTokenRefused('no policy matches the caller', 'no_policy');
+    throw new InvalidTargetError(parsed.reason);
+  } else {
+    target = parsed;
   }
 
   const key = identityKey(identity);
@@ -244,6 +345,7 @@ async function runExchange(
     scopes: req.scopes,
     policyName: req.policyName,
     ttlSeconds: req.ttlSeconds,
+    client,
   });
   if (!decision.ok) {
     const reason =
@@ -252,7 +354,7 @@ async function runExchange(
         .join('; ') || 'no policy';
     if (decision.error === 'invalid_target') throw new InvalidTargetError(reason);
     if (decision.error === 'invalid_scope') throw new InvalidScopeError(reason);
-    throw subjectTokenRefused(`no policy matches: ${reason}`);
+    throw subjectTokenRefused(`no policy matches: ${reason}`, 'no_policy');
   }
   Object.assign(audit, {
     policy: decision.policy,
@@ -263,6 +365,10 @@ async function runExchange(
     ttlSeconds: decision.ttlSeconds,
   });
 
+  // A ledger known to be unwritable (PostgreSQL unreachable, SQLite writer stopped): 503 now,
+  // before any GitLab call; nothing is recorded, nothing minted.
+  if (sts.store.writable?.() === false)
+    throw new UnavailableError('store unavailable: the ledger cannot be written');
   const canonical = await canonicalTarget(sts, decision.target, target.byId);
   audit.target = canonical.fullPath;
   audit.targetId = canonical.id;
@@ -272,7 +378,10 @@ async function runExchange(
   const grantId = randomUUID();
   audit.grantId = grantId;
   const expiresAt = now + decision.ttlSeconds * 1000;
-  const gitlabExpiresAt = gitlabExpiryDate(expiresAt);
+  const deploy = decision.via === 'deploy-token';
+  // An access token's expiry is a date, a deploy token's a time GitLab enforces to the second (expiry.ts).
+  const gitlabExpiresAt = deploy ? deployTokenExpiry(expiresAt) : gitlabExpiryDate(expiresAt);
+  if (deploy) audit.tokenKind = 'deploy-token';
   await mintingCall(cap, () =>
     sts.store.insertMinting(
       {
@@ -289,6 +398,7 @@ async function runExchange(
         targetKind: decision.target.kind,
         targetRef: canonical.fullPath,
         targetId: canonical.id,
+        ...(deploy ? { tokenKind: 'deploy-token' as const } : {}),
         scopes: decision.scopes,
         accessLevel: decision.accessLevel,
         createdAt: now,
@@ -300,18 +410,41 @@ async function runExchange(
     ),
   );
 
-  let created: Awaited<ReturnType<typeof sts.gitlab.createAccessToken>>;
+  let created: Minted;
   try {
-    created = await sts.gitlab.createAccessToken({
+    const mint = {
       kind: decision.target.kind,
       // By id: the path was checked above, and a path can be redirected between then and now.
       ref: String(canonical.id),
       name: tokenName(sts.config.server.id, decision.policy, grantId),
-      description: describeCaller(identity),
       scopes: decision.scopes,
-      accessLevel: decision.accessLevel,
       expiresAt: gitlabExpiresAt,
-    });
+    };
+    if (deploy) {
+      const d = await sts.gitlab.createDeployToken(mint);
+      // A deploy token dies at its `expires_at`, to the second: one GitLab already puts in the past is dead.
+      const dead = d.active === false || (d.expiresAt !== null && !(Date.parse(d.expiresAt) > sts.now()));
+      created = {
+        id: d.id,
+        token: d.token,
+        username: d.username,
+        ...(dead ? { active: false as const } : {}),
+      };
+    } else {
+      const a = await sts.gitlab.createAccessToken({
+        ...mint,
+        description: describeCaller(identity),
+        accessLevel: decision.accessLevel,
+      });
+      created = {
+        id: a.id,
+        token: a.token,
+        username: ACCESS_TOKEN_USERNAME,
+        ...(a.userId > 0 ? { userId: a.userId } : {}),
+        ...(a.resourceId !== undefined ? { resourceId: a.resourceId } : {}),
+        ...(a.active === false ? { active: false as const } : {}),
+      };
+    }
   } catch (err) {
     // GitLab may or may not have created the token (a lost answer): the grant
     // stays recorded as failed and the reconciler revokes any token named for it.
@@ -328,12 +461,18 @@ async function runExchange(
   const tokenSha256 = sha256Hex(created.token);
   audit.gitlabTokenId = created.id;
   audit.tokenSha256 = tokenSha256;
-  if (created.userId > 0) audit.gitlabUserId = created.userId;
+  if (created.userId !== undefined) audit.gitlabUserId = created.userId;
+  if (deploy) audit.gitlabUsername = created.username;
   // Revoked where GitLab says it lives (the resource_id of its answer), which is the target unless GitLab misbehaved.
   const takeBack = () =>
-    sts.gitlab
-      .revokeAccessToken(decision.target.kind, String(created.resourceId ?? canonical.id), created.id)
-      .catch(() => {});
+    (deploy
+      ? sts.gitlab.revokeDeployToken(decision.target.kind, String(canonical.id), created.id)
+      : sts.gitlab.revokeAccessToken(
+          decision.target.kind,
+          String(created.resourceId ?? canonical.id),
+          created.id,
+        )
+    ).catch(() => {});
   if (created.resourceId !== undefined && created.resourceId !== canonical.id) {
     // GitLab says it minted elsewhere than asked: never hand that token out.
     await takeBack();
@@ -352,7 +491,8 @@ async function runExchange(
     await sts.store.markActive(grantId, {
       gitlabTokenId: created.id,
       tokenSha256,
-      ...(created.userId > 0 ? { gitlabUserId: created.userId } : {}),
+      ...(created.userId !== undefined ? { gitlabUserId: created.userId } : {}),
+      ...(deploy ? { gitlabUsername: created.username } : {}),
     });
   } catch (err) {
     // No token leaves the STS without its ledger record: take it back now.
@@ -366,6 +506,7 @@ async function runExchange(
     token_type: 'Bearer',
     expires_in: Math.max(1, Math.round((expiresAt - sts.now()) / 1000)),
     scope: decision.scopes.join(' '),
+    gitlab_username: created.username,
   };
 }
 

@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { REFUSAL_REASONS } from './errors.ts';
 
 export interface StsMetrics {
   registry: Registry;
@@ -13,17 +14,31 @@ export interface StsMetrics {
   exchangeDuration: Histogram<'outcome'>;
   gitlabDuration: Histogram<'method' | 'route' | 'status'>;
   revocations: Counter<'outcome' | 'source'>;
+  /** Refused exchanges by a bounded reason (errors.ts `RefusalReason`): never caller text. */
+  refusals: Counter<'reason'>;
+  /** Configuration reloads (SIGHUP, `tanuki-sts reload`) by outcome: `success` or `error`. */
+  configReloads: Counter<'outcome'>;
   activeGrants: Gauge;
   reaperLag: Gauge;
+  leader: Gauge;
+  /** Rotations of the STS's own GitLab token by outcome (src/credential/rotation.ts `ROTATION_OUTCOMES`). */
+  credentialRotations: Counter<'outcome'>;
+  credentialExpiry: Gauge;
 }
 
 export function createMetrics(sources: {
+  /** Whether this process runs the reaper and reconciler now (SQLite: always). */
+  leader?: () => boolean;
   activeGrants: () => Promise<number>;
   reaperLagSeconds: () => Promise<number>;
+  /** Seconds until the STS's own GitLab token expires (+Inf: no expiry; NaN: not known yet). */
+  credentialExpirySeconds?: () => number;
+  /** The label values of `tanuki_sts_credential_rotations_total`, created at 0. */
+  rotationOutcomes?: readonly string[];
 }): StsMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tanuki_sts_process_' });
-  return {
+  const metrics: StsMetrics = {
     registry,
     exchanges: new Counter({
       name: 'tanuki_sts_exchanges_total',
@@ -51,6 +66,20 @@ export function createMetrics(sources: {
       labelNames: ['outcome', 'source'],
       registers: [registry],
     }),
+    refusals: new Counter({
+      name: 'tanuki_sts_refusals_total',
+      help:
+        'Refused exchanges by reason: the OAuth error code, or subject_token / no_policy / denied (all ' +
+        'invalid_request to the caller), rate_limited, unavailable',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    configReloads: new Counter({
+      name: 'tanuki_sts_config_reload_total',
+      help: 'Configuration reloads (SIGHUP, tanuki-sts reload) by outcome: success, or error (the running configuration stays)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     activeGrants: new Gauge({
       name: 'tanuki_sts_active_grants',
       help: 'Grants minted and not yet revoked',
@@ -67,7 +96,36 @@ export function createMetrics(sources: {
         this.set(await sources.reaperLagSeconds().catch(() => Number.NaN));
       },
     }),
+    credentialRotations: new Counter({
+      name: 'tanuki_sts_credential_rotations_total',
+      help:
+        "Rotations of the STS's own GitLab token by outcome: success, recovered (a pending one completed), " +
+        'failed (nothing rotated), writeback_failed (rotated, not yet stored), abandoned, lost, busy',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    credentialExpiry: new Gauge({
+      name: 'tanuki_sts_gitlab_credential_expiry_seconds',
+      help: "Seconds until the STS's own GitLab token expires (+Inf: it has no expiry date)",
+      registers: [registry],
+      collect() {
+        this.set(sources.credentialExpirySeconds?.() ?? Number.NaN);
+      },
+    }),
+    leader: new Gauge({
+      name: 'tanuki_sts_leader',
+      help: 'Whether this process is the leader, the one running the reaper and reconciler (1) or not (0)',
+      registers: [registry],
+      collect() {
+        this.set(sources.leader?.() === false ? 0 : 1);
+      },
+    }),
   };
+  // Every series of the bounded label sets from the start, at 0: rates and alerts see the first event.
+  for (const reason of REFUSAL_REASONS) metrics.refusals.inc({ reason }, 0);
+  for (const outcome of ['success', 'error']) metrics.configReloads.inc({ outcome }, 0);
+  for (const outcome of sources.rotationOutcomes ?? []) metrics.credentialRotations.inc({ outcome }, 0);
+  return metrics;
 }
 
 export interface MetricsServer {

@@ -1,25 +1,32 @@
 /**
  * Start-up and shutdown of the STS: config → policies → store → GitLab client →
- * keys → routes, then the reaper and reconciler. `startSts` is what
- * `tanuki-sts serve`, `tanuki-sts dev` and the integration tests call.
+ * keys → routes, then the leader election, whose leader runs start-up recovery,
+ * the reaper and the reconciler (one process on SQLite; one replica at a time on
+ * PostgreSQL). `startSts` is what `tanuki-sts serve`, `tanuki-sts dev` and the
+ * integration tests call.
  */
 import pino, { type Logger } from 'pino';
 import type { StsConfig } from '../config/index.ts';
+import {
+  type CredentialManager,
+  createCredentialManager,
+  ROTATION_OUTCOMES,
+  stopHookFromEnv,
+} from '../credential/index.ts';
 import { createGitlabClient, createTargetResolver } from '../gitlab/index.ts';
 import { createTokenValidator } from '../identity/index.ts';
-import {
-  acquireLedgerLock,
-  createReaper,
-  createReconciler,
-  GrantStillActiveError,
-  openSqliteLedger,
-} from '../ledger/index.ts';
-import { compilePolicies } from '../policy/index.ts';
+import { createReaper, createReconciler, GrantStillActiveError, type LedgerStore } from '../ledger/index.ts';
+import { startAdminSocket } from './admin-socket.ts';
 import { buildApp } from './app.ts';
 import { type AuditSink, createAuditSink, grantAuditFields } from './audit.ts';
+import { resolveClientBundle } from './client-bundle.ts';
 import type { StsContext } from './context.ts';
+import { openStsCredential, rotationAuditEvent, rotationOwner } from './credential.ts';
+import { type LedgerBackendOptions, openLedgerBackend } from './ledger-backend.ts';
 import { createRateLimiter } from './limits.ts';
 import { createMetrics, startMetricsServer } from './metrics.ts';
+import { createReloader, type ReloadResult } from './reload.ts';
+import { compileConfig, readClientSecrets } from './runtime.ts';
 
 export interface StartStsOptions {
   config: StsConfig;
@@ -29,6 +36,13 @@ export interface StartStsOptions {
   now?: () => number;
   /** Disable the background loops (reaper, reconciler, GitLab check) — for benchmarks and focused tests. */
   background?: boolean;
+  /** PostgreSQL timings (election interval, heartbeat, lease), for tests; see ledger-backend.ts. */
+  ledger?: Omit<LedgerBackendOptions, 'log'>;
+  /**
+   * Reads and validates the configuration again, for `reload()` (SIGHUP, the admin socket):
+   * `serve` passes `loadConfigFile(path)`. Absent: a reload fails (nothing to reload from).
+   */
+  reloadConfig?: () => StsConfig;
 }
 
 export interface StsHandle {
@@ -37,18 +51,29 @@ export interface StsHandle {
   /** The metrics scrape URL (`http://host:port/metrics`, port as bound); undefined when metrics are off. */
   metricsUrl: string | undefined;
   metricsPort: number | undefined;
-  context: StsContext;
+  /** The context requests starting now use (a reload replaces it). */
+  readonly context: StsContext;
+  /**
+   * Re-read the configuration and apply what can change at run time (reload.ts); never throws:
+   * on error the running configuration stays. What `serve` does on SIGHUP and the admin socket.
+   */
+  reload(): Promise<ReloadResult>;
   /** Run one reaper pass now (tests). */
   reapNow(): Promise<unknown>;
   /** Run one reconciler pass now (tests). */
   reconcileNow(): Promise<unknown>;
+  /** Whether this process is the leader (runs the reaper and reconciler) now. */
+  isLeader(): boolean;
+  /** The STS's own GitLab credential: its state, a pass or a rotation now (tests). */
+  credential: CredentialManager;
   close(): Promise<void>;
 }
 
 export async function startSts(options: StartStsOptions): Promise<StsHandle> {
-  const { config } = options;
-  // Policies first: an unusable policy (PolicyCompileError) stops the start before anything is opened.
-  const policies = compilePolicies(config.policies, { gitlabUrl: config.gitlab.url });
+  // Client secrets kept in Key Vault are read first, as the config loader read the others.
+  const config = await readClientSecrets(options.config);
+  // Policies (and server.deny, clients) first: an unusable one stops the start before anything is opened.
+  const compiled = compileConfig(config);
   const now = options.now ?? Date.now;
   const logger =
     options.logger === false
@@ -56,32 +81,26 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       : (options.logger ??
         pino({ name: 'tanuki-sts', base: null, timestamp: pino.stdTimeFunctions.isoTime }));
   const audit = options.audit ?? createAuditSink({ file: config.audit.file });
-  // One serving process per SQLite file (see src/ledger/sqlite-lock.ts); refuse to start otherwise.
-  const lock = acquireLedgerLock(config.store.sqlite);
+  // Found or built while the rest starts (an in-memory build takes a few hundred ms); awaited before
+  // the routes. The no-op catch keeps a start-up that fails earlier from leaving it unhandled.
+  const clientBundle = resolveClientBundle({ setting: config.server.clientBundle, log: logger });
+  clientBundle.catch(() => {});
   // What start-up has opened, in order; undone newest first by close(), or at once if start-up fails.
-  const undo: Array<() => unknown> = [() => lock.release()];
+  const undo: Array<() => unknown> = [];
   try {
-    const store = openSqliteLedger(config.store.sqlite, {
-      onWriterStopped: (err) =>
-        logger.error(
-          { err: err.message },
-          'ledger writer stopped: exchanges answer 503 until restart; not ready',
-        ),
-    });
-    undo.push(() => store.close());
-    // With the lock held, any grant still `minting` belongs to a process that died mid-mint:
-    // fail it now, so that the reconciler's first pass revokes whatever GitLab created for it
-    // (its token reached no client), instead of waiting out the stale-minting deadline.
-    const orphans = await store.failStaleMinting(Number.MAX_SAFE_INTEGER);
-    if (orphans.length > 0) {
-      logger.warn({ grants: orphans.length }, 'grants left minting by a previous process marked failed');
-      for (const grantId of orphans) audit.write({ event: 'recover', outcome: 'failed', grantId });
-    }
+    // SQLite: the ledger lock (one serving process per file). PostgreSQL: waits for its database.
+    const ledger = await openLedgerBackend(config, { ...options.ledger, log: logger });
+    undo.push(() => ledger.close());
+    const store = ledger.store;
+    // The STS's own GitLab token, from its source (Key Vault is read here: a vault that cannot be
+    // read stops the start, naming the vault, the secret and Azure's error).
+    const credential = await openStsCredential(config, { log: logger, rotations: () => ledger.rotations });
+    undo.push(() => credential.close());
 
     let metrics: StsContext['metrics'] | undefined;
     const gitlab = createGitlabClient({
       url: config.gitlab.url,
-      token: config.gitlab.token,
+      token: credential.holder,
       caFile: config.gitlab.caFile,
       timeoutMs: config.gitlab.timeout * 1000,
       // Each exchange holds one GitLab connection for GitLab's whole answer time: at 200 ms a
@@ -95,7 +114,28 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
         ),
     });
     undo.push(() => gitlab.close());
+    const credentials: CredentialManager = createCredentialManager({
+      source: credential.source,
+      holder: credential.holder,
+      gitlab,
+      store: ledger.rotations,
+      rotation: config.gitlab.rotation,
+      refreshSeconds: config.gitlab.credentialRefresh,
+      // Only the leader rotates and completes pending rotations; every replica refreshes.
+      isLeader: () => election.isLeader(),
+      owner: rotationOwner('serve'),
+      now,
+      log: logger,
+      onRotation: (r) => {
+        metrics?.credentialRotations.inc({ outcome: r.outcome });
+        audit.write(rotationAuditEvent(r, 'leader'));
+      },
+      stopAt: stopHookFromEnv(),
+    });
     metrics = createMetrics({
+      credentialExpirySeconds: () => credentials.expirySeconds(),
+      rotationOutcomes: ROTATION_OUTCOMES,
+      leader: () => election.isLeader(),
       activeGrants: () => store.countAllActive(),
       reaperLagSeconds: async () => {
         const oldest = await store.oldestOverdue(now());
@@ -112,7 +152,7 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
     const context: StsContext = {
       config,
       validator,
-      policies,
+      ...compiled,
       store,
       gitlab,
       targets: createTargetResolver(gitlab, { ttlMs: config.gitlab.targetCacheTtl * 1000, now }),
@@ -124,6 +164,7 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
         perIp: createRateLimiter(config.server.rateLimit.perIp, now),
       },
       now,
+      credential: credentials,
     };
 
     // A minting grant is presumed dead only well after any GitLab call could still answer.
@@ -145,6 +186,10 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
           ...grantAuditFields(grant),
           ...(descendants > 0 ? { descendants } : {}),
         });
+      },
+      onRecovered: (grant, outcome) => {
+        if (outcome !== 'failed') metrics?.revocations.inc({ outcome, source: 'recovery' });
+        audit.write({ event: 'recover', outcome, ...grantAuditFields(grant) });
       },
       onFailed: (grant, err) => {
         // `contested`: the grant's token keeps being rotated while we revoke it (alert on it).
@@ -177,6 +222,29 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
 
     await validator.init();
     const background = options.background !== false;
+    // The leader's work: start-up recovery, then (background) the reaper and the reconciler.
+    // Leadership lost: the loops stop at once; regained: recovery again, then the loops.
+    let generation = 0;
+    let duties: Promise<unknown> = Promise.resolve();
+    const election = ledger.election((leader) => {
+      const mine = ++generation;
+      if (!leader) {
+        const stopped = Promise.all([reaper.stop(), reconciler.stop()]);
+        duties = duties.then(() => stopped);
+        return stopped.then(() => {});
+      }
+      const start = duties.then(async () => {
+        if (mine !== generation) return;
+        await recoverOrphans(store, audit, logger);
+        if (!background || mine !== generation) return;
+        // Overdue grants first (they fell due while no leader ran), then the usual loop.
+        await reaper.start();
+        if (mine !== generation) return;
+        await reconciler.start();
+      });
+      duties = start.catch(() => {});
+      return start;
+    });
     let healthTimer: NodeJS.Timeout | undefined;
     if (background) {
       const check = () =>
@@ -185,14 +253,30 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       healthTimer = setInterval(check, config.gitlab.healthInterval * 1000);
       healthTimer.unref();
       undo.push(() => clearInterval(healthTimer));
-      // Overdue grants first (they fell due while we were down), then the usual loop.
-      await reaper.start();
-      undo.push(() => reaper.stop());
-      await reconciler.start();
-      undo.push(() => reconciler.stop());
+    }
+    await election.start();
+    undo.push(() => election.stop());
+    // Refresh on every replica; on the leader, complete a rotation a crash left pending, then rotate
+    // when due (src/credential/manager.ts). Stopped before the election steps down.
+    if (background) {
+      credentials.start();
+      undo.push(() => credentials.stop());
     }
 
-    const app = buildApp(context, { logger: options.logger === false ? false : logger });
+    context.clientBundle = await clientBundle;
+    // Reloads swap the context; each request keeps the one it started with (reload.ts).
+    const reloader = createReloader({
+      initial: context,
+      load: options.reloadConfig,
+      makeValidator: (c) =>
+        createTokenValidator({ issuers: c.issuers, clockSkewSeconds: c.tokens.clockSkew, now }),
+      graceMs: config.server.requestTimeout * 1000,
+    });
+    undo.push(() => reloader.close());
+    const app = buildApp(context, {
+      logger: options.logger === false ? false : logger,
+      current: reloader.current,
+    });
     // First to close: finish in-flight requests before their ledger writes' store closes.
     undo.push(() => app.close());
     await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
@@ -207,6 +291,10 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       ? await startMetricsServer(metrics.registry, config.server.metricsListen)
       : undefined;
     if (metricsServer) undo.push(() => metricsServer.close());
+    const adminSocket = config.server.adminSocket
+      ? await startAdminSocket(config.server.adminSocket, { reload: () => reloader.reload() })
+      : undefined;
+    if (adminSocket) undo.push(() => adminSocket.close());
     logger.info({ url, metricsUrl: metricsServer?.url, serverId: config.server.id }, 'tanuki-sts listening');
 
     let closed: Promise<void> | undefined;
@@ -215,9 +303,14 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       port,
       metricsUrl: metricsServer?.url,
       metricsPort: metricsServer?.port,
-      context,
+      get context() {
+        return reloader.current();
+      },
+      reload: () => reloader.reload(),
       reapNow: () => reaper.runOnce(),
       reconcileNow: () => reconciler.runOnce(),
+      isLeader: () => election.isLeader(),
+      credential: credentials,
       close() {
         // Newest first: the app (in-flight requests finish), background loops, clients, the
         // store, and last the ledger lock; every step runs even if one before it fails.
@@ -233,6 +326,26 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
     await unwind(undo);
     throw err;
   }
+}
+
+/**
+ * Start-up recovery, on the leader: a grant still `minting` whose process is gone (SQLite: any
+ * process but this one, the lock being held; PostgreSQL: a replica that closed or whose heartbeat
+ * lapsed) died mid-mint. Fail it now, so that the reconciler's first pass revokes whatever GitLab
+ * created for it (its token reached no client), instead of waiting out the stale-minting deadline.
+ * A store that cannot be reached leaves it to the reaper's passes.
+ */
+async function recoverOrphans(store: LedgerStore, audit: AuditSink, logger: Logger): Promise<void> {
+  let orphans: Awaited<ReturnType<LedgerStore['failOrphanedMinting']>>;
+  try {
+    orphans = await store.failOrphanedMinting();
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'start-up recovery deferred: the ledger is unavailable');
+    return;
+  }
+  if (orphans.length === 0) return;
+  logger.warn({ grants: orphans.length }, 'grants left minting by a previous process marked failed');
+  for (const g of orphans) audit.write({ event: 'recover', outcome: 'failed', ...grantAuditFields(g) });
 }
 
 /** Runs every step (newest first) even when one fails; returns the first failure. */

@@ -24,11 +24,20 @@ export const DESCRIPTIONS = {
   malformed: 'the request is malformed',
   subjectToken: 'the subject token is invalid or not accepted',
   target: 'the requested resource is unknown or not granted to this caller',
-  scope: 'the requested scope is invalid or exceeds what this caller may get',
+  /** No policy grants it: names neither the policy nor what it grants. */
+  scope: 'scope not granted',
+  malformedScope: 'scope must be GitLab scope names separated by spaces, each once',
   unavailable: 'the service is temporarily unavailable; retry later',
   keysUnavailable: 'the subject token cannot be verified right now; retry later',
   server: 'the request could not be completed',
+  /** No resource/audience, and the caller may get more than one target (or from more than one policy). */
+  nameTarget: 'name the GitLab project or group: resource=<its URL on GitLab> (or audience=<its path>)',
+  /** 401, whatever failed: unknown client, wrong secret, malformed header, two methods. */
+  invalidClient: 'client authentication failed',
 } as const;
+
+/** The challenge a 401 invalid_client carries (RFC 6749 §5.2). */
+export const BASIC_CHALLENGE = { 'www-authenticate': 'Basic realm="tanuki-sts"' } as const;
 
 /** Headers on every JSON answer of the STS (app.ts `commonHeaders`), X-Request-Id aside. */
 export const JSON_HEADERS = {

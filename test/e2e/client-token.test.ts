@@ -63,7 +63,7 @@ describe('tanuki-sts token (e2e)', { concurrency: 1 }, () => {
 
     const host = new URL(stack.dev.gitlab.url);
     for (const [format, pattern] of [
-      ['env', /^GITLAB_TOKEN='[A-Za-z0-9_.-]+'\n$/],
+      ['env', /^GITLAB_TOKEN='[A-Za-z0-9_.-]+'\nGITLAB_USERNAME='oauth2'\n$/],
       ['netrc', new RegExp(`^machine ${host.hostname} login oauth2 password \\S+\\n$`)],
       ['git-credentials', new RegExp(`^http://oauth2:\\S+@${host.host}\\n$`)],
     ] as const) {
@@ -85,6 +85,21 @@ describe('tanuki-sts token (e2e)', { concurrency: 1 }, () => {
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /read_registry/);
     assert.equal(activeCount(await gitlabTokens(stack)), before);
+  });
+
+  it('token --format X | revoke: the GitLab token is revoked for every format; notatoken is refused (exit 2)', async () => {
+    for (const format of ['raw', 'env', 'netrc', 'git-credentials', 'json']) {
+      const before = activeCount(await gitlabTokens(stack));
+      const t = await run(['token', '--format', format], { env: secretEnv, tokenOnStdout: true });
+      assert.equal(t.code, 0, t.stderr);
+      assert.equal(activeCount(await gitlabTokens(stack)), before + 1, format);
+      const r = await run(['revoke'], { env: secretEnv, input: t.stdout });
+      assert.equal(r.code, 0, `${format}: ${r.stderr}`);
+      assert.equal(activeCount(await gitlabTokens(stack)), before, `${format}: revoked at GitLab`);
+    }
+    const bad = await run(['revoke'], { env: secretEnv, input: 'notatoken\n' });
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /revoke needs one GitLab token/);
   });
 
   it('certificate mode', async () => {

@@ -28,7 +28,9 @@ export async function startStack(): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'tanuki-client-e2e-'));
   const home = join(dir, 'home');
   mkdirSync(home);
-  const child = spawn(process.execPath, [BIN, 'dev', '--state-dir', join(dir, 'state'), '--quiet'], {
+  // --port-base 0: any free ports, so test files run in parallel and never need the default ports.
+  const args = [BIN, 'dev', '--state-dir', join(dir, 'state'), '--quiet', '--port-base', '0'];
+  const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH, HOME: home, TANUKI_TEST: '1' },

@@ -8,7 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export async function gitClone(repoUrl: string, token: string): Promise<{ ok: boolean; stderr: string }> {
+export async function gitClone(
+  repoUrl: string,
+  token: string,
+  /** The HTTP Basic username (any for access tokens; a deploy token's own for a deploy token). */
+  username = 'oauth2',
+): Promise<{ ok: boolean; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tanuki-clone-'));
   try {
     return await new Promise((resolve) => {
@@ -25,7 +30,7 @@ export async function gitClone(repoUrl: string, token: string): Promise<{ ok: bo
             GIT_TERMINAL_PROMPT: '0',
             GIT_CONFIG_COUNT: '1',
             GIT_CONFIG_KEY_0: 'http.extraHeader',
-            GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`oauth2:${token}`).toString('base64')}`,
+            GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`${username}:${token}`).toString('base64')}`,
           },
         },
         (err, _stdout, stderr) => resolve({ ok: !err, stderr }),

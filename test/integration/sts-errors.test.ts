@@ -73,10 +73,14 @@ describe('STS errors', () => {
       { ...base, subject_token_type: 'urn:ietf:params:oauth:token-type:saml2' },
       { ...base, requested_token_type: 'urn:ietf:params:oauth:token-type:jwt' },
       { ...base, actor_token: subject, actor_token_type: EXCHANGE.subject_token_type },
-      { ...EXCHANGE, subject_token: subject },
     ]) {
       assertOAuthError(await token(form), 400, 'invalid_request', secrets);
     }
+    // No resource or audience is no longer malformed: this caller's only target is used
+    // (docs/policies.md#no-resource-the-callers-only-target).
+    const only = await token({ ...EXCHANGE, subject_token: subject });
+    assert.equal(only.status, 200, only.text);
+    await postForm(`${s.sts.url}/revoke`, { token: only.json.access_token });
     const dup = `${new URLSearchParams(base).toString()}&audience=${encodeURIComponent(PROJECT)}`;
     assertOAuthError(await postForm(`${s.sts.url}/token`, dup), 400, 'invalid_request', secrets);
     const json = await postForm(`${s.sts.url}/token`, JSON.stringify(base), {

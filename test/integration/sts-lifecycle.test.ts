@@ -126,7 +126,7 @@ describe('grant lifecycle', () => {
         startSts({
           config: {
             ...s.config,
-            store: { ...s.config.store, sqlite: ledger },
+            store: { sqlite: ledger },
             server: { ...s.config.server, listen: { ...s.config.server.listen, port } },
           },
           logger: false,

@@ -203,7 +203,7 @@ describe('body cap, timeouts, cheap checks, replay', () => {
     `${new URLSearchParams({ ...EXCHANGE, audience: PROJECT, subject_token: valid }).toString()}&padding=`;
 
   for (const chunked of [false, true]) {
-    it(`a 10 MB body with a valid-looking start gets 413 fast, before any token work (${chunked ? 'chunked' : 'Content-Length'})`, async () => {
+    it(`a 10 MB body with a valid-looking start gets 413 before any token work (${chunked ? 'chunked' : 'Content-Length'})`, async () => {
       const jwksBefore = jwksFetches(s);
       const gitlabBefore = await gitlabApiCalls(s);
       const eventsBefore = s.audit.events.length;
@@ -215,7 +215,6 @@ describe('body cap, timeouts, cheap checks, replay', () => {
       });
       assert.equal(res.status, 413, res.text);
       assert.equal(res.json?.error, 'invalid_request');
-      assert.ok(res.ms < 2000, `took ${res.ms.toFixed(0)} ms`);
       assert.equal(jwksFetches(s), jwksBefore);
       assert.equal(await gitlabApiCalls(s), gitlabBefore);
       const events = s.audit.events.slice(eventsBefore);
@@ -255,7 +254,8 @@ describe('body cap, timeouts, cheap checks, replay', () => {
   it('cheap checks first: an unknown issuer or a malformed token costs no JWKS fetch and no outbound request', async () => {
     const { header, payload, sig } = parts(valid);
     const before = jwksFetches(s);
-    const started = performance.now();
+    // What is cheap is asserted by what did not happen (no JWKS fetch, no outbound request), never
+    // by a stopwatch: timings belong to `npm run bench`.
     for (let i = 0; i < 200; i++) {
       const kid = randomUUID();
       await expectRefused(
@@ -267,8 +267,6 @@ describe('body cap, timeouts, cheap checks, replay', () => {
     await expectRefused(s, compact({ ...header, alg: 'HS256', kid: randomUUID() }, payload, sig));
     await expectRefused(s, compact(`{"alg":"RS256","kid":"${randomUUID()}","kid":"x"}`, payload, sig));
     assert.equal(jwksFetches(s), before);
-    const perToken = (performance.now() - started) / 203;
-    assert.ok(perToken < 50, `${perToken.toFixed(1)} ms per refusal`);
   });
 
   it('check order: the signature is verified before the claims (a forged expired token is refused for its signature)', async () => {

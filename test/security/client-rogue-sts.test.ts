@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { TokenCache } from '../../src/client/cache.ts';
-import { runExec, runGitCredential, runToken } from '../../src/client/commands.ts';
+import { runExec, runGitCredential, runRevoke, runToken } from '../../src/client/commands.ts';
 import { cacheKeyParts } from '../../src/client/git-credential.ts';
 import { mint } from '../../src/client/mint.ts';
 import { resolveSettings } from '../../src/client/settings.ts';
@@ -199,6 +199,59 @@ describe('client vs a rogue STS: 1. the metadata cannot choose the Azure resourc
     assert.equal(fake.requests.filter((q) => q.path === '/token').length, 0, 'nothing exchanged');
   });
 
+  it('plain http to a remote STS: every client command refuses it, naming the rule — also one with nothing to send', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'tanuki-rogue-http-'));
+    after(() => rmSync(cacheDir, { recursive: true, force: true }));
+    const remote = {
+      ...env,
+      TANUKI_STS_URL: 'http://sts.example.com',
+      TANUKI_CACHE_DIR: join(cacheDir, 'cache'),
+      HOME: cacheDir,
+      GIT_CONFIG_GLOBAL: join(cacheDir, 'gitconfig'),
+    };
+    const rule =
+      /--sts \/ TANUKI_STS_URL must be https \(plain http only on a loopback host, for development\), got http:\/\/sts\.example\.com/;
+    const runs: Array<[string, (o: ReturnType<typeof io>) => Promise<number>, string]> = [
+      ['token', (o) => runToken({}, o), ''],
+      ['exec', (o) => runExec(['/bin/true'], {}, o), ''],
+      ['revoke', (o) => runRevoke({}, o), `${GOOD}\n`],
+      [
+        'git-credential get',
+        (o) => runGitCredential('get', {}, o),
+        'protocol=https\nhost=gitlab.example.com\n\n',
+      ],
+      [
+        'git-credential erase',
+        (o) => runGitCredential('erase', {}, o),
+        'protocol=https\nhost=gitlab.example.com\n\n',
+      ],
+      [
+        'git-credential store',
+        (o) => runGitCredential('store', {}, o),
+        `protocol=https\nhost=h\npassword=${GOOD}\n\n`,
+      ],
+      ['git-credential revoke-all (empty cache)', (o) => runGitCredential('revoke-all', {}, o), ''],
+      [
+        'git-credential --install',
+        (o) => runGitCredential(undefined, { install: true, gitlab: 'https://gitlab.example.com' }, o),
+        '',
+      ],
+      ['git-credential --uninstall', (o) => runGitCredential(undefined, { uninstall: true }, o), ''],
+    ];
+    for (const [name, run, stdin] of runs) {
+      const o = io(remote, stdin);
+      assert.equal(await run(o), 2, `${name}: ${o.err}`);
+      assert.match(o.err, rule, name);
+      assert.equal(o.out, '', name);
+    }
+    // The flag, not only the variable.
+    const flag = io({ ...env }, `${GOOD}\n`);
+    assert.equal(await runRevoke({ sts: 'http://sts.example.com' }, flag), 2);
+    assert.match(flag.err, rule);
+    assert.equal(existsSync(join(cacheDir, 'gitconfig')), false, 'no git config written');
+    assert.equal(fake.requests.length, 0);
+  });
+
   it('plain http on loopback stays allowed (development, the dev stack)', () => {
     for (const sts of ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080']) {
       assert.equal(resolveSettings({ sts }, {}).stsUrl, sts);
@@ -286,7 +339,7 @@ describe('client vs a rogue STS: 2. the issued token is checked, and quoted', ()
     fake.tokenAnswers = [okToken(token)];
     const o = io(env);
     assert.equal(await runToken({ format: 'env' }, o), 0, o.err);
-    assert.equal(o.out, `GITLAB_TOKEN='${token}'\n`);
+    assert.equal(o.out, `GITLAB_TOKEN='${token}'\nGITLAB_USERNAME='oauth2'\n`);
     const file = join(dir, 'token.env');
     writeFileSync(file, o.out, { mode: 0o600 });
     const value = execFileSync('/bin/sh', ['-c', '. "$1" && printf %s "$GITLAB_TOKEN"', 'sh', file], {

@@ -22,6 +22,8 @@ interface FuzzRequest {
   path: string;
   contentType: string | undefined;
   body: string | Buffer | undefined;
+  /** Client authentication attempts (issue 18): HTTP Basic, well-formed or not, other schemes. */
+  authorization: string | undefined;
 }
 
 describe('fuzzing /token and /revoke', () => {
@@ -208,7 +210,7 @@ describe('fuzzing /token and /revoke', () => {
       { weight: 2, arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD') },
     );
     const path = fc.oneof(
-      { weight: 10, arbitrary: fc.constantFrom('/token', '/revoke') },
+      { weight: 10, arbitrary: fc.constantFrom('/token', '/revoke', '/oauth/token') },
       {
         weight: 2,
         arbitrary: fc.constantFrom(
@@ -226,7 +228,27 @@ describe('fuzzing /token and /revoke', () => {
         ),
       },
     );
-    return fc.record<FuzzRequest>({ method, path, contentType, body });
+    const authorization = fc.oneof(
+      { weight: 10, arbitrary: fc.constant(undefined) },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 40 }))
+          .map(([id, secret]) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          'Basic',
+          'Basic ===',
+          'Bearer glpat-0000000000000000000000',
+          'Basic %zz',
+          '',
+        ),
+      },
+      { weight: 1, arbitrary: fc.string({ maxLength: 60 }).map((x) => `Basic ${x}`) },
+    );
+    return fc.record<FuzzRequest>({ method, path, contentType, body, authorization });
   }
 
   function check(req: FuzzRequest, status: number, type: string | undefined, text: string): void {
@@ -267,6 +289,9 @@ describe('fuzzing /token and /revoke', () => {
           batch.map(async (req) => {
             const headers: Record<string, string> = {};
             if (req.contentType !== undefined) headers['content-type'] = req.contentType;
+            // Header values must be Latin-1 without CR/LF to be sent at all; others are dropped here.
+            if (req.authorization !== undefined && /^[\x20-\x7e]*$/.test(req.authorization))
+              headers.authorization = req.authorization;
             const withBody = req.method !== 'GET' && req.method !== 'HEAD';
             const res = await pool.request({
               method: req.method as 'POST',

@@ -26,6 +26,7 @@ const SECRET_REFS = [
   /\$\{?ENTRA_TOKEN\b/,
   /\$\{?GITLAB_TOKEN\b/,
   /entra\.clientSecret/,
+  /sts\.clientSecret/,
   /gitlab\.adminToken/,
 ];
 
@@ -33,8 +34,8 @@ const SECRET_REFS = [
  * Simple commands of a bash script (continuations joined, comments dropped,
  * split at pipes, `$(`, `)`, `;`, `&&`, `||` and newlines) that mention a
  * secret but would start a process with it on its command line: allowed are
- * only bash's builtin printf (no process), `j KEY | …` (reads dev.json, prints
- * to a pipe) and environment assignments (git's header: only its own user can
+ * only bash's builtin printf (no process), `j KEY | …` and `name@<(j KEY)` (read
+ * dev.json, print to a pipe) and environment assignments (git's header: only its own user can
  * read /proc/PID/environ). `$(j SECRET)` is refused outright: a substituted
  * secret ends up in a word, an argument or a variable.
  */
@@ -44,17 +45,21 @@ function secretsOnCommandLines(script: string): string[] {
     .split('\n')
     .filter((l) => !l.trimStart().startsWith('#'));
   const bad: string[] = [];
-  for (const m of script.matchAll(/\$\(\s*j (?:entra\.clientSecret|gitlab\.adminToken)\s*\)/g))
+  for (const m of script.matchAll(
+    /\$\(\s*j (?:entra\.clientSecret|sts\.clientSecret|gitlab\.adminToken)\s*\)/g,
+  ))
     bad.push(m[0]);
   for (const line of lines) {
     if (/\bj entra\.clientSecret\b/.test(line) && !/\bj entra\.clientSecret \| /.test(line)) {
       bad.push(line.trim());
     }
-    for (const raw of line.split(/\$\(|\)|\|\||\||;|&&/)) {
+    for (const raw of line.split(/\$\(|<\(|\)|\|\||\||;|&&/)) {
       const cmd = raw.trim().replace(/\s+/g, ' ');
       if (!SECRET_REFS.some((re) => re.test(cmd))) continue;
       if (/^printf /.test(cmd)) continue;
       if (/^j entra\.clientSecret$/.test(cmd)) continue;
+      // `--data-urlencode client_secret@<(j sts.clientSecret)`: a pipe curl reads, its path on the line.
+      if (/^j sts\.clientSecret$/.test(cmd) && line.includes('@<(j sts.clientSecret)')) continue;
       if (/^[A-Z_][A-Z0-9_]*="[^"]*$/.test(cmd)) continue; // VAR="…$(printf … — the printf is its own segment
       bad.push(cmd);
     }
@@ -99,23 +104,25 @@ describe('leaks to other local users and to callers', () => {
       const script = walkthroughScript('/state/dev.json');
       assert.deepEqual(secretsOnCommandLines(script), []);
       // The secrets are still sent: by curl, from its stdin.
-      assert.match(
-        script,
-        /j entra\.clientSecret \| curl [^\n]*\n[^\n]*\n\s*--data-urlencode client_secret@- /,
-      );
+      assert.match(script, /j entra\.clientSecret \| curl [^\n]*\n[^\n]*--data-urlencode client_secret@- /);
       assert.match(script, /printf %s "\$ENTRA_TOKEN" \| curl [\s\S]*?--data-urlencode subject_token@- /);
+      // The second secret of the exchange (the question's client_secret): from a pipe, not the command line.
+      assert.match(script, /--data-urlencode client_secret@<\(j sts\.clientSecret\) /);
       assert.match(script, /printf %s "\$GITLAB_TOKEN" \| curl [^\n]*--data-urlencode token@-$/m);
       assert.doesNotMatch(script, /:\/\/[^/\s"]*@/, 'no userinfo in a URL');
       // The scan itself catches what the walkthrough used to do.
       assert.deepEqual(
         secretsOnCommandLines(
           'T=$(curl -sS "$STS/token" \\\n  --data-urlencode subject_token="$ENTRA_TOKEN" | field x)\n' +
-            'curl -d client_secret="$(j entra.clientSecret)" x\n',
+            'curl -d client_secret="$(j entra.clientSecret)" x\n' +
+            'curl -d client_secret="$(j sts.clientSecret)" y\n',
         ),
         [
           '$(j entra.clientSecret)',
+          '$(j sts.clientSecret)',
           'curl -sS "$STS/token" --data-urlencode subject_token="$ENTRA_TOKEN"',
           'curl -d client_secret="$(j entra.clientSecret)" x',
+          'j sts.clientSecret',
         ],
       );
     });
@@ -174,7 +181,11 @@ describe('leaks to other local users and to callers', () => {
       assert.match(argv, /^subject_token@-$/m);
       assert.match(argv, /^token@-$/m);
       assertNoSecrets([argv], 'command lines');
-      for (const secret of [stack.devJson.entra.clientSecret, stack.devJson.gitlab.adminToken]) {
+      for (const secret of [
+        stack.devJson.entra.clientSecret,
+        stack.devJson.sts.clientSecret,
+        stack.devJson.gitlab.adminToken,
+      ]) {
         assert.ok(secret.length >= 8);
         assert.ok(!argv.includes(secret), 'a dev secret on a command line');
       }
@@ -190,7 +201,7 @@ describe('leaks to other local users and to callers', () => {
       const state = join(dir, 'state');
       assert.equal(modeOf(state), '0700');
       const files = ['tanuki-sts.db', 'tanuki-sts.db-wal', 'tanuki-sts.db-shm', 'tanuki-sts.db.lock'];
-      files.push('audit.log', 'dev.json', 'gitlab-admin-token', 'tanuki-sts.yaml');
+      files.push('audit.log', 'dev.json', 'gitlab-admin-token', 'sts-client-secret', 'tanuki-sts.yaml');
       for (const f of files) assert.equal(modeOf(join(state, f)), '0600', f);
     });
 

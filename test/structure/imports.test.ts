@@ -28,14 +28,15 @@ const FOLDERS = {
   policy: 'the policy engine (pure layer)',
   ledger: 'the grant ledger (pure layer)',
   gitlab: "the STS's GitLab client (pure layer)",
+  credential: "the STS's own GitLab credential: sources, holder, rotation (pure layer)",
   service: 'the HTTP service',
   client: 'the pipeline client',
   cli: 'the command line: wiring only',
-  emulators: 'Entra ID and GitLab stand-ins for development and tests',
+  emulators: 'Entra ID, GitLab and Key Vault stand-ins for development and tests',
 } as const;
 type Folder = keyof typeof FOLDERS;
 const ALL = Object.keys(FOLDERS) as Folder[];
-const PURE: Folder[] = ['identity', 'policy', 'ledger', 'gitlab'];
+const PURE: Folder[] = ['identity', 'policy', 'ledger', 'gitlab', 'credential'];
 
 interface Rule {
   from: readonly Folder[];
@@ -60,10 +61,16 @@ export const RULES: readonly Rule[] = [
   },
   {
     from: ['config'],
+    // `credential` only for the plain data of `gitlab.token`'s forms (credential/types.ts).
     forbid: ['service', 'cli', 'client', 'ledger', 'gitlab'],
     why: 'the config knows the domains whose settings it holds (identity, policy) and util, nothing above',
   },
   { from: ['util'], forbid: ALL.filter((f) => f !== 'util'), why: 'util is a leaf' },
+  {
+    from: ['ledger', 'gitlab'],
+    forbid: ['credential'],
+    why: 'the credential layer uses the GitLab client and the ledger, never the reverse',
+  },
   { from: ['service'], forbid: ['cli', 'client'], why: 'the service is below the command line' },
   {
     from: ['client'],
@@ -88,6 +95,40 @@ export const RULES: readonly Rule[] = [
     why: 'shipped code imports nothing beyond src/ (test helpers are for tests)',
   },
 ];
+
+/**
+ * The emulators under src/emulators/, one folder per outside service. Each imports only its own
+ * folder and the shared files directly in src/emulators/ (the local CA, `tls.ts`), never another
+ * emulator: they meet over HTTP as the real services do (the Key Vault emulator knows Entra ID
+ * only through its JWKS). Tests may wire them together.
+ */
+export const EMULATORS = {
+  entra: 'Microsoft Entra ID and the managed identity endpoints',
+  gitlab: 'GitLab REST API v4 and git smart HTTP',
+  keyvault: "Azure Key Vault secrets (challenge authentication, RBAC per secret); trusts Entra ID's JWKS",
+} as const;
+
+/** One line per import from one emulator's folder into another's (tests exempt). */
+export function crossEmulatorImports(files: ReadonlyMap<string, string>): string[] {
+  const emulatorOf = (path: string) => {
+    const [top, area, sub, ...rest] = path.split('/');
+    return top === 'src' && area === 'emulators' && sub !== undefined && rest.length > 0 ? sub : undefined;
+  };
+  const found: string[] = [];
+  for (const [file, source] of files) {
+    const from = emulatorOf(file);
+    if (from === undefined || isTest(file)) continue;
+    for (const spec of relativeImports(source)) {
+      const target = relative(ROOT, resolve(ROOT, dirname(file), spec))
+        .split(sep)
+        .join('/');
+      const to = emulatorOf(target);
+      if (to !== undefined && to !== from)
+        found.push(`${file} imports ${spec}: the ${from} emulator must not import the ${to} emulator`);
+    }
+  }
+  return found;
+}
 
 const SPECIFIERS = [
   /\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g,
@@ -161,6 +202,23 @@ describe('import rules (src/)', () => {
     const files = sources('src');
     assert.ok(files.size > 100, `read ${files.size} files`);
     assert.deepEqual(violations(files), []);
+  });
+
+  it('every emulator folder is known, has a README.md, and imports no other emulator', () => {
+    for (const name of readdirSync(join(ROOT, 'src', 'emulators'))) {
+      if (!statSync(join(ROOT, 'src', 'emulators', name)).isDirectory()) continue;
+      assert.ok(name in EMULATORS, `src/emulators/${name} is not in EMULATORS`);
+      assert.ok(statSync(join(ROOT, 'src', 'emulators', name, 'README.md'), { throwIfNoEntry: false }), name);
+    }
+    assert.deepEqual(crossEmulatorImports(sources('src/emulators')), []);
+    const probe = new Map([
+      [
+        'src/emulators/keyvault/a.ts',
+        "import { x } from '../entra/keys.ts';\nimport { y } from '../tls.ts';",
+      ],
+      ['src/emulators/keyvault/a.test.ts', "import { x } from '../entra/dev-seed.ts';"],
+    ]);
+    assert.equal(crossEmulatorImports(probe).length, 1);
   });
 
   it('the checker sees static, re-exported, type-only and dynamic imports, and the exemptions', () => {

@@ -7,7 +7,9 @@
  *
  * Exit codes (set through process.exitCode; nothing is thrown to main.ts):
  * 0 ok, 1 unexpected, 2 usage, 3 Azure sign-in failed, 4 the STS refused,
- * 5 STS/GitLab unavailable; `exec` exits with the command's own code.
+ * 5 STS/GitLab unavailable; `exec` exits with the command's own code. Each
+ * command's --help lists only the codes it can exit with (`revoke` never
+ * signs in, so never 3); client.test.ts holds them to that.
  */
 import { type Command, Option } from 'commander';
 import { AZURE_AUTH_MODES, OUTPUT_FORMATS } from '../../client/settings.ts';
@@ -74,9 +76,26 @@ function addCommonOptions(cmd: Command): Command {
     .option('--verbose', 'explain each step on stderr (never shows tokens) [env TANUKI_VERBOSE=1]');
 }
 
-const EXIT_HELP = `
-Exit codes: 0 ok, 2 usage, 3 Azure sign-in failed, 4 the STS refused (policy, resource, scope),
-5 STS or GitLab unavailable (network, 429, 5xx). See docs/pipelines.md.`;
+/** The exit codes of the commands that exchange a token (token, exec, git-credential get). */
+const EXCHANGE_EXIT_HELP = `
+Exit codes: 0 ok, 1 unexpected, 2 usage, 3 Azure sign-in failed,
+4 the STS refused (policy, resource, scope), 5 STS or GitLab unavailable (network, 429, 5xx).
+See docs/pipelines.md §10.`;
+
+const GIT_CREDENTIAL_EXIT_HELP = `
+Exit codes: 0 ok (also: git asked about another host, and got no answer), 1 unexpected
+(unsafe cache, git config failed), 2 usage, 3 Azure sign-in failed (get), 4 the STS refused,
+5 STS or GitLab unavailable. See docs/pipelines.md §10.`;
+
+/** revoke never signs in (no 3). */
+const REVOKE_EXIT_HELP = `
+The input must be one GitLab token in a format \`tanuki-sts token\` prints (raw, env, netrc,
+git-credentials, docker-config, json); anything else is refused before anything is sent.
+RFC 7009 has the STS answer 200 for tokens it does not know too, so exit 0 means the STS
+accepted the request, not that it knew the token.
+Exit codes: 0 the STS accepted the revocation, 1 unexpected, 2 usage (no GitLab token in the
+input; nothing was sent), 4 the STS refused the request, 5 STS unavailable (network, 429, 5xx).
+See docs/pipelines.md §10.`;
 
 /** commander collector: a repeatable option becomes a list. */
 function collect(value: string, previous: string[] = []): string[] {
@@ -102,7 +121,7 @@ export function registerClientCommands(program: Command): void {
       ),
     )
     .option('--registry <host>', 'docker-config: container registry host [env TANUKI_REGISTRY]')
-    .addHelpText('after', EXIT_HELP)
+    .addHelpText('after', EXCHANGE_EXIT_HELP)
     .action(async (opts) => {
       process.exitCode = await (await load()).runToken(opts);
     });
@@ -123,7 +142,8 @@ export function registerClientCommands(program: Command): void {
     )
     .addHelpText(
       'after',
-      `${EXIT_HELP} exec exits with the command's code (128+n if killed by signal n).
+      `${EXCHANGE_EXIT_HELP} Once the command ran, exec exits with the command's code
+(128+n if killed by signal n, 127 not found, 126 not executable), also when revoking fails.
 The token is revoked when the command exits: background processes it started lose access then.`,
     )
     .action(async (command: string[], opts) => {
@@ -145,14 +165,19 @@ The token is revoked when the command exits: background processes it started los
       "GitLab base URL (default: the STS metadata's gitlab_url) [env TANUKI_GITLAB_URL]",
     )
     .option('--install', "write the helper into the user's global git config for the GitLab URL")
-    .option('--dry-run', 'with --install: print the git config commands, change nothing')
+    .option(
+      '--uninstall',
+      "remove what --install wrote from the user's global git config (for --gitlab, else for the installs naming --sts, else all)",
+    )
+    .option('--dry-run', 'with --install or --uninstall: print the git config commands, change nothing')
     .addHelpText(
       'after',
       `
 Setup: tanuki-sts git-credential --install --sts https://sts.example.com
   (sets credential.<gitlab>.helper and credential.<gitlab>.useHttpPath=true in ~/.gitconfig;
   tanuki-sts must be the only helper for that URL: a token another helper would keep is revoked)
-End of job: tanuki-sts git-credential revoke-all${EXIT_HELP}`,
+Undo: tanuki-sts git-credential --uninstall --gitlab https://gitlab.example.com
+End of job: tanuki-sts git-credential revoke-all${GIT_CREDENTIAL_EXIT_HELP}`,
     )
     .action(async (action: string | undefined, opts) => {
       process.exitCode = await (await load()).runGitCredential(action, opts);
@@ -160,12 +185,16 @@ End of job: tanuki-sts git-credential revoke-all${EXIT_HELP}`,
 
   const revoke = program
     .command('revoke')
+    .exitOverride()
     .description('revoke a token issued by the STS (read from --token-file or stdin)');
   addCommonOptions(revoke)
-    .option('--token-file <file>', 'file holding the token (raw, env or json format)')
+    .option(
+      '--token-file <file>',
+      'file holding the token, as `tanuki-sts token` wrote it (raw, env, netrc, git-credentials, docker-config or json)',
+    )
     .option('--timeout <duration>', 'per HTTP request (default 30s) [env TANUKI_TIMEOUT]')
     .option('--retries <n>', 'retries (default 2) [env TANUKI_RETRIES]')
-    .addHelpText('after', EXIT_HELP)
+    .addHelpText('after', REVOKE_EXIT_HELP)
     .action(async (opts) => {
       process.exitCode = await (await load()).runRevoke(opts);
     });

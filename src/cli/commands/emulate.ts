@@ -1,12 +1,14 @@
 /**
- * `tanuki-sts emulate entra|gitlab`: run one emulator in the foreground.
+ * `tanuki-sts emulate entra|gitlab|keyvault`: run one emulator in the foreground.
  * The emulators live in src/emulators/ and share no code with the product.
  */
 import type { Command } from 'commander';
 import { onShutdown, parsePort } from '../shared.ts';
 
 export function registerEmulateCommands(program: Command): void {
-  const emulate = program.command('emulate').description('run a local emulator of Entra ID or GitLab');
+  const emulate = program
+    .command('emulate')
+    .description('run a local emulator of Entra ID, GitLab or Azure Key Vault');
 
   emulate
     .command('entra')
@@ -52,4 +54,53 @@ export function registerEmulateCommands(program: Command): void {
       process.stdout.write(`GitLab emulator listening on ${emu.url}\n`);
       onShutdown(() => emu.close());
     });
+
+  emulate
+    .command('keyvault')
+    .description('Azure Key Vault emulator (HTTPS secrets API, challenge authentication against Entra ID)')
+    .option(
+      '--authority <url>',
+      "the Entra ID emulator URL (https://localhost:PORT) tokens come from (required unless the config's authority)",
+    )
+    .option('--port <n>', 'HTTPS port (0 = any free port)', parsePort, 0)
+    .option(
+      '--config <file>',
+      'YAML config of the vault, its secrets and role assignments (default: dev seed)',
+    )
+    .option(
+      '--state-dir <dir>',
+      'where the secrets (with --persist) and the CA are kept',
+      '.tanuki-dev/keyvault',
+    )
+    .option(
+      '--ca-dir <dir>',
+      "the local CA's folder, e.g. the Entra emulator's state dir (default: --state-dir)",
+    )
+    .option('--persist', 'keep every secret version in the state dir across restarts', false)
+    .action(
+      async (opts: {
+        authority?: string;
+        port: number;
+        config?: string;
+        stateDir: string;
+        caDir?: string;
+        persist: boolean;
+      }) => {
+        const { startKeyVaultEmulator } = await import('../../emulators/keyvault/index.ts');
+        const emu = await startKeyVaultEmulator({
+          authority: opts.authority,
+          port: opts.port,
+          configFile: opts.config,
+          stateDir: opts.stateDir,
+          caDir: opts.caDir,
+          persist: opts.persist,
+        });
+        process.stdout.write(
+          `Key Vault emulator listening on ${emu.url} (vault ${emu.config.name}, tenant ${emu.config.tenantId}, authority ${emu.authority})\n` +
+            `Trust its CA with: export NODE_EXTRA_CA_CERTS=${emu.caFile}\n` +
+            'A SecretClient for this URL needs { disableChallengeResourceVerification: true } (src/emulators/keyvault/README.md)\n',
+        );
+        onShutdown(() => emu.close());
+      },
+    );
 }

@@ -97,6 +97,45 @@ describe('tanuki-sts policy test (e2e)', { concurrency: true }, () => {
     );
   });
 
+  it('--client: a policy with `client` grants only with it; server.deny refuses before any policy', async () => {
+    const withClient = join(dir, 'client.yaml');
+    writeFileSync(
+      withClient,
+      CONFIG.replace(
+        'policies:',
+        'clients:\n  runner: { secret: { env: TANUKI_TEST_UNSET_CLIENT_SECRET } }\npolicies:',
+      ).replace('    issuer: contoso\n', '    issuer: contoso\n    client: runner\n'),
+    );
+    const base = ['--config', withClient, '--claims', entra, '--audience', 'platform/internal-lib'];
+    const without = await cli(base);
+    assert.equal(without.code, 3, without.stderr);
+    assert.match(
+      without.stdout,
+      /client: policy requires client "runner", the request authenticated as no client/,
+    );
+    const granted = await cli([...base, '--client', 'runner']);
+    assert.equal(granted.code, 0, granted.stderr);
+    assert.match(granted.stdout, /GRANTED by policy image-build/);
+    const unknown = await cli([...base, '--client', 'nobody']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /--client nobody is not a configured client/);
+
+    const denied = join(dir, 'deny.yaml');
+    writeFileSync(
+      denied,
+      CONFIG.replace(
+        'server: { publicUrl: https://sts.example.com }',
+        'server:\n  publicUrl: https://sts.example.com\n  deny: [{ match: { azp: 11111111-2222-3333-4444-555555555555 } }]',
+      ),
+    );
+    const r = await cli(['--config', denied, '--claims', entra, '--audience', 'platform/internal-lib']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(
+      r.stdout,
+      'denied by server.deny[0]: refused before any policy\n\nDENIED: invalid_request\n',
+    );
+  });
+
   it('denied: exit 3 and why, here a boolean where the policy wants the string "true"', async () => {
     const r = await cli(['--config', config, '--claims', ci, '--audience', 'platform/app']);
     assert.equal(r.code, 3, r.stderr);
@@ -139,6 +178,50 @@ describe('tanuki-sts policy test (e2e)', { concurrency: true }, () => {
     assert.match(accepted.stdout, /DENIED: invalid_target/);
     assert.equal(refused.code, 3);
     assert.match(refused.stdout, /DENIED: invalid_request/);
+  });
+
+  it('--ttl below the minimum TTL (60 s) is refused, as the STS refuses such an expires_in', async () => {
+    const short = await cli([
+      '--config',
+      config,
+      '--claims',
+      entra,
+      '--audience',
+      'platform/internal-lib',
+      '--ttl',
+      '1s',
+    ]);
+    assert.equal(short.code, 2, short.stderr);
+    assert.match(short.stderr, /--ttl.*at least 60s: the minimum TTL the STS grants/);
+    assert.equal(short.stdout, '');
+    const minute = await cli([
+      '--config',
+      config,
+      '--claims',
+      entra,
+      '--audience',
+      'platform/internal-lib',
+      '--ttl',
+      '1m',
+    ]);
+    assert.equal(minute.code, 0, minute.stderr);
+    assert.match(minute.stdout, /ttl 60s/);
+  });
+
+  it('a typo in --scope is reported as an unknown GitLab scope, not as more than the policy allows', async () => {
+    const r = await cli([
+      '--config',
+      config,
+      '--claims',
+      entra,
+      '--audience',
+      'platform/internal-lib',
+      '--scope',
+      'read_repositry',
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /unknown GitLab scope: read_repositry/);
+    assert.doesNotMatch(r.stdout, /not granted/);
   });
 
   it('unusable input: exit 2 with a message (missing claims file, no target, unknown issuer)', async () => {

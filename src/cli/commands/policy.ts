@@ -1,15 +1,16 @@
 /**
  * `tanuki-sts policy test`: which policy would grant what to a token with
  * these claims, and why every other policy does not. Offline: no token is
- * verified and GitLab is never called, so the config's GitLab token is not
- * needed (it is replaced by a placeholder before validation). The config is
- * loaded and the policies compiled and decided as `serve` does it.
+ * verified and GitLab is never called, so no secret is read (the config is
+ * loaded as `check-config --no-secrets` loads it). The config is loaded and
+ * the policies compiled and decided as `serve` does it.
  *
  * Exit codes: 0 granted, 3 denied, 2 usage or unusable input (config, claims,
  * issuer), 1 unexpected.
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
+import { MIN_TTL_SECONDS } from '../../policy/grants.ts';
 import { parseDurationSeconds } from '../../util/duration.ts';
 
 export interface PolicyTestOptions {
@@ -21,6 +22,8 @@ export interface PolicyTestOptions {
   issuer?: string;
   ttl?: number;
   policy?: string;
+  /** The confidential client the request would authenticate as (a policy's `client`). */
+  client?: string;
   json?: boolean;
 }
 
@@ -49,13 +52,18 @@ export async function runPolicyTest(opts: PolicyTestOptions): Promise<PolicyTest
   let config: ReturnType<typeof loadConfigFile>;
   let set: ReturnType<typeof policy.compilePolicies>;
   let identity: ReturnType<typeof policy.identityFromClaims>;
+  let deny: ReturnType<typeof policy.compileDenyList>;
   try {
     if (opts.resource === undefined && opts.audience === undefined) {
       throw new InputError('pass --resource (a GitLab URL) or --audience (a path or numeric ID)');
     }
-    // As `serve` loads it, but for the GitLab token, which `policy test` never uses.
-    config = loadConfigFile(opts.config, { gitlabTokenPlaceholder: 'policy-test-placeholder' });
+    // As `serve` loads it, but without reading secrets, which `policy test` never uses.
+    config = loadConfigFile(opts.config, { secrets: false });
     set = policy.compilePolicies(config.policies, { gitlabUrl: config.gitlab.url });
+    deny = policy.compileDenyList(config.server.deny);
+    if (opts.client !== undefined && !Object.hasOwn(config.clients, opts.client)) {
+      throw new InputError(`--client ${opts.client} is not a configured client (under \`clients\`)`);
+    }
     let claims: unknown;
     try {
       claims = JSON.parse(readText(opts.claims, 'claims file'));
@@ -69,11 +77,23 @@ export async function runPolicyTest(opts: PolicyTestOptions): Promise<PolicyTest
       err instanceof InputError ||
       err instanceof ConfigError ||
       err instanceof policy.PolicyCompileError ||
+      err instanceof policy.DenyListError ||
       err instanceof policy.IdentityFromClaimsError
     ) {
       return { exitCode: 2, stdout: '', stderr: `tanuki-sts policy test: ${err.message}\n` };
     }
     throw err;
+  }
+
+  // server.deny comes before any policy, as in the STS.
+  const denied = policy.deniedBy(deny, identity);
+  if (denied !== undefined) {
+    const reason = `denied by server.deny[${denied}]`;
+    const decision = { ok: false, error: 'invalid_request', reasons: [{ policy: '*', reason }] };
+    const stdout = opts.json
+      ? `${JSON.stringify({ granted: false, decision, policies: [] }, null, 2)}\n`
+      : `${reason}: refused before any policy\n\nDENIED: invalid_request\n`;
+    return { exitCode: 3, stdout, stderr: '' };
   }
 
   const scopes = opts.scope?.split(/\s+/).filter((s) => s !== '');
@@ -86,7 +106,7 @@ export async function runPolicyTest(opts: PolicyTestOptions): Promise<PolicyTest
   );
   if (policy.isTargetError(target)) {
     // As the STS answers: a foreign target is reported only to a caller some policy accepts.
-    const error = policy.targetRefusal(set, identity, target);
+    const error = policy.targetRefusal(set, identity, target, opts.client);
     const decision = { ok: false, error, reasons: [{ policy: '*', reason: `target: ${target.reason}` }] };
     const stdout = opts.json
       ? `${JSON.stringify({ granted: false, decision, policies: [] }, null, 2)}\n`
@@ -99,6 +119,7 @@ export async function runPolicyTest(opts: PolicyTestOptions): Promise<PolicyTest
     scopes: scopes?.length ? scopes : undefined,
     ttlSeconds: opts.ttl,
     policyName: opts.policy,
+    client: opts.client,
   };
   if (opts.json) {
     const { decision, policies } = policy.explainData(set, identity, req);
@@ -120,14 +141,25 @@ export function registerPolicyCommand(program: Command): void {
     .option('--audience <path|id>', 'project or group path (groups/<path> for a group), or numeric ID')
     .option('--scope <scopes>', 'requested scopes, space-separated (default: the policy grant)')
     .option('--issuer <name>', "configured issuer name (default: the one matching the claims' tid or iss)")
-    .option('--ttl <duration>', 'requested lifetime, e.g. 15m (clamped to the policy max)', (v: string) => {
-      try {
-        return parseDurationSeconds(v);
-      } catch (err) {
-        throw new InvalidArgumentError((err as Error).message);
-      }
-    })
+    .option(
+      '--ttl <duration>',
+      `requested lifetime, e.g. 15m (clamped to the policy max; at least ${MIN_TTL_SECONDS}s, as the STS requires)`,
+      (v: string) => {
+        let seconds: number;
+        try {
+          seconds = parseDurationSeconds(v);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+        // The STS refuses a shorter expires_in (invalid_request): so does its simulation.
+        if (seconds < MIN_TTL_SECONDS) {
+          throw new InvalidArgumentError(`at least ${MIN_TTL_SECONDS}s: the minimum TTL the STS grants`);
+        }
+        return seconds;
+      },
+    )
     .option('--policy <name>', 'ask for this policy only (as the `policy` exchange parameter)')
+    .option('--client <name>', "the request authenticates as this configured client (a policy's `client`)")
     .option('--json', 'print the decision and the per-policy report as JSON')
     .addHelpText(
       'after',

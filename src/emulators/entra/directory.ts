@@ -8,6 +8,7 @@ import type {
   TenantConfig,
 } from './config.ts';
 import { matchesResource } from './config.ts';
+import { FIRST_PARTY_RESOURCES } from './first-party.ts';
 
 export function findTenant(cfg: EntraConfig, id: string): TenantConfig | undefined {
   const key = id.toLowerCase();
@@ -22,13 +23,15 @@ export function findApp(t: TenantConfig, clientId: string): AppConfig | undefine
 /**
  * The resource a request names, by identifier URI or client ID (as Entra
  * resolves `scope=<X>/.default` or `resource=<X>`); a trailing slash is ignored.
+ * The tenant's own resource APIs first, then the Microsoft first-party APIs every
+ * tenant has a service principal for (first-party.ts).
  */
 export function findResource(t: TenantConfig, requested: string): ResourceConfig | undefined {
   const ref = requested.length > 1 ? requested.replace(/\/$/, '') : requested;
   const key = ref.toLowerCase();
-  return t.resources.find(
-    (r) => r.clientId.toLowerCase() === key || r.identifierUris.some((u) => u.replace(/\/$/, '') === ref),
-  );
+  const matches = (r: ResourceConfig) =>
+    r.clientId.toLowerCase() === key || r.identifierUris.some((u) => u.replace(/\/$/, '') === ref);
+  return t.resources.find(matches) ?? FIRST_PARTY_RESOURCES.find(matches);
 }
 
 /** The app roles the assignments grant on this resource (the token's `roles`). */

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ApiSettings } from './api.ts';
 import { type Faults, faultSchema, type RateLimiter, type Stats } from './faults.ts';
 import { readBody, sendJson, sendNoContent } from './http.ts';
-import type { GitlabStore, TokenRecord } from './store.ts';
+import type { DeployTokenRecord, GitlabStore, TokenRecord } from './store.ts';
 
 export interface AdminContext {
   store: GitlabStore;
@@ -47,6 +47,12 @@ export async function handleAdminRequest(
         res,
         200,
         [...ctx.store.tokens.values()].map((t) => describeToken(ctx.store, t)),
+      );
+    case 'GET /_emulator/deploy_tokens':
+      return sendJson(
+        res,
+        200,
+        [...ctx.store.deployTokens.values()].map((t) => describeDeployToken(ctx.store, t)),
       );
     case 'GET /_emulator/stats':
       return sendJson(res, 200, ctx.stats.toJSON());
@@ -134,6 +140,28 @@ export function describeToken(store: GitlabStore, t: TokenRecord) {
     created_at: t.createdAt,
     last_used_at: t.lastUsedAt,
     previous_id: t.previousId,
+    sha256: t.sha256,
+  };
+}
+
+/** A deploy token as the inspection endpoint shows it: everything but the value (its SHA-256 instead). */
+export function describeDeployToken(store: GitlabStore, t: DeployTokenRecord) {
+  const path = (t.kind === 'project' ? store.projects.get(t.resourceId) : store.groups.get(t.resourceId))
+    ?.path;
+  return {
+    id: t.id,
+    resource: { type: t.kind, id: t.resourceId, path: path ?? null },
+    name: t.name,
+    username: store.deployTokenUsername(t),
+    scopes: [...t.scopes],
+    expires_at: t.expiresAt,
+    revoked: t.revoked,
+    deleted: t.deletedAt !== null,
+    deleted_at: t.deletedAt,
+    active: store.isDeployTokenActive(t),
+    created_at: t.createdAt,
+    creator_id: t.creatorId,
+    last_used_at: t.lastUsedAt,
     sha256: t.sha256,
   };
 }

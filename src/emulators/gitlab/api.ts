@@ -16,6 +16,13 @@ import {
 } from './access-tokens.ts';
 import { type Caller, requireApiScope } from './auth.ts';
 import type { MovedProjectsMode } from './config.ts';
+import {
+  createDeployToken,
+  deleteDeployToken,
+  getDeployToken,
+  listAllDeployTokens,
+  listDeployTokens,
+} from './deploy-tokens.ts';
 import { groupEntity, personalTokenEntity, projectEntity, userEntity } from './entities.ts';
 import { apiErrors } from './errors.ts';
 import { parseDate } from './expiry.ts';
@@ -28,10 +35,11 @@ import {
   updateGroup,
   updateProject,
 } from './moves.ts';
+import { pageRequest, paginate } from './pagination.ts';
 import { readRepositoryFile } from './repos.ts';
 import { resourceOf } from './resources.ts';
 import { REPORTER } from './roles.ts';
-import type { GitlabStore, ResourceType } from './store.ts';
+import type { GitlabStore, ResourceType, TokenRecord } from './store.ts';
 
 export interface ApiSettings extends TokenSettings {
   /** How a moved project's old path is answered (`settings.movedProjects`; `POST /_emulator/settings`). */
@@ -117,6 +125,56 @@ const tokenRoutes = (type: ResourceType): Route[] => {
   ];
 };
 
+/** `/{projects,groups}/:id/deploy_tokens[/:token_id]` (deploy-tokens.ts). */
+const deployTokenRoutes = (type: ResourceType): Route[] => {
+  const base = `/${type}s/:id/deploy_tokens`;
+  const resourceOfToken = (c: ApiCall) => () => resourceOf(c, type);
+  return [
+    route('GET', base, (c) => listDeployTokens(c.ctx.store, c.caller, resourceOfToken(c), c.params, c.url)),
+    route('POST', base, (c) => createDeployToken(c.ctx.store, c.caller, resourceOfToken(c), c.params)),
+    route('GET', `${base}/:token_id`, (c) =>
+      getDeployToken(c.ctx.store, c.caller, resourceOfToken(c), c.path.token_id!),
+    ),
+    route('DELETE', `${base}/:token_id`, (c) =>
+      deleteDeployToken(c.ctx.store, c.caller, resourceOfToken(c), c.path.token_id!),
+    ),
+  ];
+};
+
+/**
+ * `GET /users` (`doc/api/users.md`, "List users"): every user, bots included, oldest first,
+ * paginated with `X-Total`; filters `username` (exact, case-insensitive), `without_project_bots`,
+ * `humans`. Any authenticated user may list (the emulator shows everyone the same fields).
+ */
+function listUsers(c: ApiCall): ApiResult {
+  const problems: string[] = [];
+  const bool = (name: string): boolean | undefined => {
+    const v = c.params.string(name);
+    if (v === undefined || v === '') return undefined;
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    problems.push(`${name} is invalid`);
+    return undefined;
+  };
+  const username = c.params.string('username');
+  if (username === INVALID) problems.push('username is invalid');
+  const withoutBots = bool('without_project_bots');
+  const humans = bool('humans');
+  const pageReq = pageRequest(c.params);
+  if (problems.length > 0) throw apiErrors.invalidParams(problems);
+  const users = [...c.ctx.store.users.values()]
+    .filter(
+      (u) =>
+        typeof username !== 'string' ||
+        username === '' ||
+        u.username.toLowerCase() === username.toLowerCase(),
+    )
+    .filter((u) => !((withoutBots || humans) && u.bot !== null))
+    .sort((a, b) => a.id - b.id);
+  const { page, headers } = paginate(users, pageReq, c.url);
+  return { status: 200, body: page.map((u) => userEntity(c.ctx.baseUrl, u, false)), headers };
+}
+
 /**
  * The GitLab version the emulator follows (README.md), as `GET /version` and
  * `GET /metadata` answer it (`doc/api/metadata.md`; the recordings show
@@ -140,6 +198,8 @@ export const ROUTES: Route[] = [
   route('GET', '/user', (c) => ({ status: 200, body: userEntity(c.ctx.baseUrl, c.caller.user, true) }), {
     extraScopes: ['read_user'],
   }),
+  route('GET', '/users', listUsers),
+  route('GET', '/deploy_tokens', (c) => listAllDeployTokens(c.ctx.store, c.caller, c.params, c.url)),
   route('GET', '/projects/:id', (c) => {
     const r = resourceOf(c, 'project');
     return { status: 200, body: projectEntity(c.ctx.store, c.ctx.baseUrl, r.project!, c.caller.user) };
@@ -169,8 +229,13 @@ export const ROUTES: Route[] = [
     },
     { anyScope: true },
   ),
+  // After the `self` routes: `matchRoute` takes the first match.
+  route('GET', '/personal_access_tokens/:id', getPersonalToken),
+  route('POST', '/personal_access_tokens/:id/rotate', rotatePersonalToken),
   ...tokenRoutes('project'),
   ...tokenRoutes('group'),
+  ...deployTokenRoutes('project'),
+  ...deployTokenRoutes('group'),
 ];
 
 /** The route for a method and the raw (still encoded) path below `/api/v4`. */
@@ -232,12 +297,58 @@ async function rawFile(c: ApiCall): Promise<ApiResult> {
   return { status: 200, raw: bytes, headers: { 'content-type': 'text/plain; charset=utf-8' } };
 }
 
-function rotateSelf(c: ApiCall): TokenResult {
-  const raw = c.params.string('expires_at');
+/** Grape's `optional :expires_at, type: Date`: absent or empty = none; anything but a date is `400 {"error":"expires_at is invalid"}`. */
+function expiresAtParam(params: Params): string | undefined {
+  const raw = params.string('expires_at');
   const expiresAt = typeof raw === 'string' && raw !== '' ? parseDate(raw) : undefined;
   if (raw === INVALID || (typeof raw === 'string' && raw !== '' && !expiresAt)) {
     throw apiErrors.invalidParams(['expires_at is invalid']);
   }
+  return expiresAt;
+}
+
+/**
+ * `POST /personal_access_tokens/self/rotate` (`lib/api/personal_access_tokens/self_rotation.rb`,
+ * GitLab 16.10+; `api` or `self_rotate` scope): the token that authenticates is rotated.
+ */
+function rotateSelf(c: ApiCall): TokenResult {
+  const expiresAt = expiresAtParam(c.params);
   const { record, value } = rotate(c.ctx.store, c.ctx.settings, c.caller.token, expiresAt);
+  return { status: 200, body: personalTokenEntity(c.ctx.store, record, { value }) };
+}
+
+/**
+ * A personal access token by numeric id, if the caller may manage it: its own, or
+ * any for an administrator (`Ability.allowed?(current_user, :manage_user_personal_access_token,
+ * token&.user)`, `lib/api/personal_access_tokens.rb`). Otherwise "Only admins should be
+ * informed if the token doesn't exist": `404 Not found` for an administrator, `401` for others.
+ */
+function managedPersonalToken(c: ApiCall): TokenRecord {
+  const ref = c.path.id!;
+  const token = /^\d+$/.test(ref) ? c.ctx.store.tokens.get(Number(ref)) : undefined;
+  const me = c.caller.user;
+  if (token && (me.admin || token.userId === me.id)) return token;
+  throw me.admin ? apiErrors.notFound() : apiErrors.unauthorized();
+}
+
+/** `GET /personal_access_tokens/:id` (15.1+): `PersonalAccessTokenWithLastUsedIps`. */
+function getPersonalToken(c: ApiCall): TokenResult {
+  const token = managedPersonalToken(c);
+  return { status: 200, body: personalTokenEntity(c.ctx.store, token, { lastUsedIps: true }) };
+}
+
+/**
+ * `POST /personal_access_tokens/:id/rotate` (16.0+; `doc/api/personal_access_tokens.md`
+ * "Rotate a personal access token"): Grape validates `expires_at` first, then the token
+ * must be one the caller may manage, then `PersonalAccessTokens::RotateService` refuses a
+ * revoked one (`400 Bad request - Token already revoked`; that alone revokes nothing: reuse
+ * detection acts on the token that authenticates, `auth.ts`), revokes the old one and
+ * returns the new one with `token` (one week without `expires_at`).
+ */
+function rotatePersonalToken(c: ApiCall): TokenResult {
+  const expiresAt = expiresAtParam(c.params);
+  const token = managedPersonalToken(c);
+  if (token.revoked) throw apiErrors.badRequest('Token already revoked');
+  const { record, value } = rotate(c.ctx.store, c.ctx.settings, token, expiresAt);
   return { status: 200, body: personalTokenEntity(c.ctx.store, record, { value }) };
 }

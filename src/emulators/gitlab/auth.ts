@@ -26,8 +26,8 @@ export function apiTokenOf(req: IncomingMessage, query: URLSearchParams): string
   return query.get('private_token') ?? query.get('access_token') ?? undefined;
 }
 
-/** The password of an HTTP Basic header with a non-empty username. */
-export function basicTokenOf(req: IncomingMessage): string | undefined {
+/** The username and password of an HTTP Basic header, both non-empty. */
+export function basicCredentialsOf(req: IncomingMessage): { username: string; password: string } | undefined {
   const auth = req.headers.authorization;
   const m = auth ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth) : null;
   if (!m) return undefined;
@@ -35,7 +35,7 @@ export function basicTokenOf(req: IncomingMessage): string | undefined {
   const colon = decoded.indexOf(':');
   if (colon <= 0) return undefined;
   const password = decoded.slice(colon + 1);
-  return password === '' ? undefined : password;
+  return password === '' ? undefined : { username: decoded.slice(0, colon), password };
 }
 
 /** The caller's address as GitLab records it in `last_used_ips` (IPv4-mapped IPv6 as IPv4). */
@@ -58,10 +58,35 @@ export function resolveToken(store: GitlabStore, value: string | undefined): Cal
   return { token, user };
 }
 
-export function authenticateApi(store: GitlabStore, value: string | undefined, ip?: string): Caller {
+/**
+ * The paths of GitLab's rotate endpoints, as `Gitlab::Auth::AuthFinders#access_token_rotation_request?`
+ * matches them (`%r{access_tokens/(\d+|self)/rotate$}`, `lib/gitlab/auth/auth_finders.rb`):
+ * personal (`/personal_access_tokens/:id|self/rotate`), project and group tokens alike.
+ */
+export const ROTATION_REQUEST_PATH = /access_tokens\/(\d+|self)\/rotate$/;
+
+/**
+ * The caller of an API request. A revoked token on a rotate request is reuse
+ * (`validate_and_save_access_token!` → `revoke_token_family`, GitLab 16.3+,
+ * `doc/api/personal_access_tokens.md` "Automatic reuse detection"): every active
+ * token rotated from it is revoked before the `401`. Any other use of a revoked
+ * token is a plain `401`.
+ */
+export function authenticateApi(
+  store: GitlabStore,
+  value: string | undefined,
+  ip?: string,
+  o: { rotationRequest?: boolean } = {},
+): Caller {
   const r = resolveToken(store, value);
   if (r === 'expired') throw apiErrors.expired();
-  if (r === 'revoked') throw apiErrors.revoked();
+  if (r === 'revoked') {
+    if (o.rotationRequest && value) {
+      const token = store.findTokenByValue(value);
+      if (token) store.revokeSuccessors(token);
+    }
+    throw apiErrors.revoked();
+  }
   if (typeof r === 'string') throw apiErrors.unauthorized();
   store.touch(r.token, ip);
   return r;

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEVELOPER, MAINTAINER, OWNER, REPORTER } from './roles.ts';
-import type { GitlabStore, Group, Project, TokenRecord, User } from './store.ts';
+import type { DeployTokenRecord, GitlabStore, Group, Project, TokenRecord, User } from './store.ts';
 
 const GUEST = 10;
 const NOTIFICATION_LEVEL_GLOBAL = 3;
@@ -54,6 +54,25 @@ export function resourceTokenEntity(store: GitlabStore, t: TokenRecord, value?: 
     access_level: t.accessLevel,
     resource_type: t.kind,
     resource_id: t.resourceId,
+    ...(value === undefined ? {} : { token: value }),
+  };
+}
+
+/**
+ * A deploy token (`Entities::DeployToken`: `id`, `name`, `username`, `expires_at`, `scopes`,
+ * `revoked`, `expired`; `DeployTokenWithToken` adds `token` on create). `expires_at` is a time with
+ * milliseconds, `null` for a token that never expires; `expired` is GitLab's day-granular flag.
+ * Recordings: `e2e/19.1.1/TestWithProjectDeployToken.yaml`, `e2e/19.1.1/TestWithGroupDeployToken.yaml`.
+ */
+export function deployTokenEntity(store: GitlabStore, t: DeployTokenRecord, value?: string) {
+  return {
+    id: t.id,
+    name: t.name,
+    username: store.deployTokenUsername(t),
+    expires_at: t.expiresAt,
+    scopes: [...t.scopes],
+    revoked: t.revoked,
+    expired: store.deployTokenExpiredFlag(t),
     ...(value === undefined ? {} : { token: value }),
   };
 }

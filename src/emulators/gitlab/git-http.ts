@@ -9,20 +9,38 @@
  *   permission to view it." (git prints it after `remote:`);
  * - read needs `read_repository`/`write_repository`/`api` and Reporter; push
  *   needs `write_repository`/`api` and Developer, else `403`.
+ * - a deploy token (`Gitlab::Auth#deploy_token_check`) authenticates only with
+ *   its own username, while active (`expires_at >= NOW()`: to the second), and
+ *   only for its project (a group token: the projects of its group and
+ *   subgroups); anything else is the same `401`. It never pushes (no deploy
+ *   token scope has `push_code`: `403 You are not allowed to upload code.`) and
+ *   reads only with `read_repository` (`403 You are not allowed to download code.`).
  * The old path of a moved project still works for clone, fetch and push
  * (`lib/gitlab/repo_path.rb`: `find_by_full_path(path, follow_redirects: true)`);
  * GitLab's "Project 'old' was moved to 'new'" notice (`Gitlab::Checks::ContainerMoved`,
  * shown after a push) is not emulated.
+ *
+ * `git clone https://host/group/project` (no `.git`) works as on GitLab: a
+ * `GET /group/project/info/refs` whose query is empty or exactly
+ * `service=git-upload-pack` / `service=git-receive-pack` is redirected (301)
+ * to `/group/project.git/info/refs` with the same query, before any access
+ * check (config/routes/git_http.rb, "Redirect /group/project/info/refs to
+ * /group/project.git/info/refs"; lib/constraints/repository_redirect_url_constrainer.rb);
+ * git follows it and sends the rest of the conversation to the `.git` URL.
+ * Anything else without `.git` (a POST, another query) is not a git route: 404.
  */
 import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basicTokenOf, clientIp, resolveToken } from './auth.ts';
+import { basicCredentialsOf, clientIp, resolveToken } from './auth.ts';
 import { sendText } from './http.ts';
 import { gitEnv, repoRelativePath, repositoriesRoot } from './repos.ts';
 import { DEVELOPER, REPORTER } from './roles.ts';
-import type { GitlabStore } from './store.ts';
+import type { DeployTokenRecord, GitlabStore } from './store.ts';
 
 const GIT_PATH = /^\/(.+?)\.git\/(info\/refs|git-upload-pack|git-receive-pack)$/;
+/** `/group/project/info/refs`: segments of path characters, none ending in `.git` (that is GIT_PATH). */
+const REDIRECTABLE = /^\/((?:[A-Za-z0-9_.-]+\/)+[A-Za-z0-9_.-]+)\/info\/refs$/;
+const HANDSHAKE_QUERIES = new Set(['', 'service=git-upload-pack', 'service=git-receive-pack']);
 
 const MESSAGES = {
   accessDenied:
@@ -32,6 +50,7 @@ const MESSAGES = {
   download: 'You are not allowed to download code from this project.',
   push: 'You are not allowed to push code to this project.',
   authUpload: 'You are not allowed to upload code.',
+  authDownload: 'You are not allowed to download code.',
 };
 
 export interface GitRequest {
@@ -40,9 +59,28 @@ export interface GitRequest {
   action: string;
   /** True for a push (`git-receive-pack`). */
   write: boolean;
+  /** Set for `/group/project/info/refs`: the path (and query) of the `.git` URL to redirect to. */
+  redirectTo?: string;
 }
 
-export function parseGitPath(pathname: string, query: URLSearchParams): GitRequest | undefined {
+/**
+ * The git request a path names: `/<project>.git/<action>`, or the handshake of
+ * a clone URL without `.git` (`redirectTo` set; `rawQuery` is the query as sent).
+ */
+export function parseGitPath(
+  pathname: string,
+  query: URLSearchParams,
+  rawQuery = query.toString(),
+): GitRequest | undefined {
+  const r = REDIRECTABLE.exec(pathname);
+  if (r && !r[1]!.endsWith('.git') && HANDSHAKE_QUERIES.has(rawQuery)) {
+    return {
+      projectPath: r[1]!,
+      action: 'info/refs',
+      write: rawQuery === 'service=git-receive-pack',
+      redirectTo: `/${r[1]}.git/info/refs${rawQuery ? `?${rawQuery}` : ''}`,
+    };
+  }
   const m = GIT_PATH.exec(pathname);
   if (!m) return undefined;
   let projectPath: string;
@@ -63,7 +101,11 @@ type GitAccess =
 /** GitLab's checks, in its order: credentials and scopes, the project, then the role. */
 export function checkGitAccess(store: GitlabStore, req: IncomingMessage, git: GitRequest): GitAccess {
   const challenge = { 'www-authenticate': 'Basic realm="GitLab"' };
-  const caller = resolveToken(store, basicTokenOf(req));
+  const credentials = basicCredentialsOf(req);
+  const deployToken = credentials ? store.findDeployTokenByValue(credentials.password) : undefined;
+  if (deployToken && credentials)
+    return checkDeployTokenAccess(store, git, deployToken, credentials.username);
+  const caller = resolveToken(store, credentials?.password);
   if (typeof caller === 'string')
     return { ok: false, status: 401, message: MESSAGES.accessDenied, headers: challenge };
   const scopes = caller.token.scopes;
@@ -86,6 +128,42 @@ export function checkGitAccess(store: GitlabStore, req: IncomingMessage, git: Gi
   return { ok: true, username: caller.user.username, projectId: project.id };
 }
 
+/**
+ * A deploy token over git (`Gitlab::Auth#deploy_token_check`, then `Gitlab::GitAccess`): the login
+ * must be the token's username, the token active, and the project its own (or, for a group token,
+ * one in its group or a subgroup); otherwise GitLab finds no credential at all (`401`).
+ */
+function checkDeployTokenAccess(
+  store: GitlabStore,
+  git: GitRequest,
+  token: DeployTokenRecord,
+  login: string,
+): GitAccess {
+  const denied: GitAccess = {
+    ok: false,
+    status: 401,
+    message: MESSAGES.accessDenied,
+    headers: { 'www-authenticate': 'Basic realm="GitLab"' },
+  };
+  if (!store.isDeployTokenActive(token) || login !== store.deployTokenUsername(token)) return denied;
+  const project = store.resolveProject(git.projectPath)?.resource;
+  if (project) {
+    const group = store.groups.get(project.namespaceId);
+    const owner = token.kind === 'group' ? store.groups.get(token.resourceId) : undefined;
+    const mine =
+      token.kind === 'project'
+        ? token.resourceId === project.id
+        : owner !== undefined && group !== undefined && store.isSelfOrDescendant(owner, group);
+    if (!mine) return denied;
+  }
+  token.lastUsedAt = store.nowIso();
+  if (git.write) return { ok: false, status: 403, message: MESSAGES.authUpload };
+  if (!token.scopes.includes('read_repository'))
+    return { ok: false, status: 403, message: MESSAGES.authDownload };
+  if (!project?.hasRepository) return { ok: false, status: 404, message: MESSAGES.projectNotFound };
+  return { ok: true, username: store.deployTokenUsername(token), projectId: project.id };
+}
+
 export function handleGitRequest(
   store: GitlabStore,
   stateDir: string,
@@ -94,6 +172,17 @@ export function handleGitRequest(
   git: GitRequest,
   rawQuery: string,
 ): void {
+  if (git.redirectTo !== undefined) {
+    // A routing redirect: GET only, answered before (and whatever) the credentials.
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendText(res, 404, 'Not Found');
+      return;
+    }
+    const location = `http://${req.headers.host ?? '127.0.0.1'}${git.redirectTo}`;
+    res.writeHead(301, { location, 'content-type': 'text/html; charset=utf-8', 'content-length': '0' });
+    res.end();
+    return;
+  }
   const access = checkGitAccess(store, req, git);
   if (!access.ok) {
     sendText(res, access.status, access.message, access.headers);

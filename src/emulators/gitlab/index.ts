@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES }
 import type { AddressInfo } from 'node:net';
 import { handleAdminRequest } from './admin.ts';
 import { type ApiContext, matchRoute, runRoute } from './api.ts';
-import { apiTokenOf, authenticateApi, clientIp, resolveToken } from './auth.ts';
+import { apiTokenOf, authenticateApi, clientIp, ROTATION_REQUEST_PATH, resolveToken } from './auth.ts';
 import { defaultGitlabSeed, loadSeedFile, resolveSeed } from './config.ts';
 import { apiErrors, GitlabApiError, GitlabRedirect, GitlabSeedError } from './errors.ts';
 import { Faults, RateLimiter, Stats } from './faults.ts';
@@ -190,7 +190,9 @@ export async function startGitlabEmulator(o: GitlabEmulatorOptions): Promise<Git
           ? apiErrors.methodNotAllowed()
           : new GitlabApiError(404, { error: '404 Not Found' });
       }
-      const caller = authenticateApi(store, tokenValue, clientIp(req));
+      const caller = authenticateApi(store, tokenValue, clientIp(req), {
+        rotationRequest: ROTATION_REQUEST_PATH.test(url.pathname),
+      });
       const result = await runRoute(ctx, req, url, matched, caller);
       const headers = { ...limitHeaders, ...result.headers };
       if (result.raw) {

@@ -52,6 +52,21 @@ export const RESOURCE_BOT_SCOPES: readonly string[] = [
   'write_observability',
 ];
 
+/**
+ * Scopes a deploy token may carry, in GitLab's order (`DeployToken::AVAILABLE_SCOPES`,
+ * `app/models/deploy_token.rb`; `doc/api/deploy_tokens.md`). Deploy tokens have no API scope:
+ * they authenticate git, the registries and the package registry only.
+ */
+export const DEPLOY_TOKEN_SCOPES: readonly string[] = [
+  'read_repository',
+  'read_registry',
+  'write_registry',
+  'read_package_registry',
+  'write_package_registry',
+  'read_virtual_registry',
+  'write_virtual_registry',
+];
+
 /** Every scope a personal access token may carry. */
 export const PERSONAL_SCOPES: readonly string[] = [
   ...RESOURCE_BOT_SCOPES,

@@ -102,6 +102,33 @@ export interface TokenRecord {
   seedKey: string | null;
 }
 
+/**
+ * A project or group deploy token (`app/models/deploy_token.rb`): no user behind it, a username
+ * of its own, deploy-token scopes only, an expiry that is a time (not a date). Only its SHA-256 is kept.
+ */
+export interface DeployTokenRecord {
+  id: number;
+  /** `deploy_token_type`: a project or a group token. */
+  kind: ResourceType;
+  resourceId: number;
+  name: string;
+  /** The username given at creation; null: `gitlab+deploy-token-<id>` (`DeployToken#username`). */
+  username: string | null;
+  /** In GitLab's order (`DeployToken::AVAILABLE_SCOPES`). */
+  scopes: string[];
+  /** ISO 8601 UTC with milliseconds, as GitLab shows it; null: never expires. */
+  expiresAt: string | null;
+  /** Revoked in the UI (the API has no revoke, only DELETE). */
+  revoked: boolean;
+  createdAt: string;
+  /** The user who created it (`creator_id`). */
+  creatorId: number;
+  sha256: string;
+  lastUsedAt: string | null;
+  /** GitLab destroys the row on DELETE; the emulator keeps it for `/_emulator/deploy_tokens` only. */
+  deletedAt: string | null;
+}
+
 export interface SavedGroup {
   id: number;
   path: string;
@@ -141,6 +168,9 @@ export interface StateSnapshot {
   groups?: SavedGroup[];
   projects?: SavedProject[];
   redirects?: RedirectRoute[];
+  /** Deploy tokens (absent in files written before the emulator had them). */
+  deployTokens?: DeployTokenRecord[];
+  nextDeployTokenId?: number;
 }
 
 export function sha256Hex(value: string): string {
@@ -176,6 +206,14 @@ export function generateTokenValue(format: TokenFormat = 'routable', userId = 1)
   return `${head}${crc32(head).toString(36).padStart(BASE36_CRC, '0')}`;
 }
 
+/**
+ * A new deploy token value: `gldt-` (`DeployToken::DEPLOY_TOKEN_PREFIX`) and 20 URL-safe characters
+ * (Devise's friendly token). Deploy tokens are not routable tokens: the same form on 17.x to 19.x.
+ */
+export function generateDeployTokenValue(): string {
+  return `gldt-${randomBytes(15).toString('base64url')}`;
+}
+
 /** The first bot user id: far above seed ids. */
 const FIRST_BOT_USER_ID = 10_000;
 
@@ -205,6 +243,11 @@ export class GitlabStore {
   /** `project:1000` → token ids in creation order. */
   private readonly tokensByResource = new Map<string, number[]>();
   private readonly families = new Map<number, number[]>();
+  /** Deploy tokens by id (deleted ones too, for `/_emulator/deploy_tokens`), by SHA-256 and per resource. */
+  readonly deployTokens = new Map<number, DeployTokenRecord>();
+  private readonly deployTokensByHash = new Map<string, DeployTokenRecord>();
+  private readonly deployTokensByResource = new Map<string, number[]>();
+  private nextDeployTokenId = 1;
   private nextUserId = FIRST_BOT_USER_ID;
   private nextTokenId = 1;
   private nextGroupId = 100;
@@ -429,6 +472,91 @@ export class GitlabStore {
     if (ip) t.lastUsedIps = [...(t.lastUsedIps ?? []).filter((x) => x !== ip), ip].slice(-5);
   }
 
+  // ------------------------------------------------------------------ deploy tokens
+
+  /** The username a deploy token authenticates with (`DeployToken#username`). */
+  deployTokenUsername(t: DeployTokenRecord): string {
+    return t.username ?? `gitlab+deploy-token-${t.id}`;
+  }
+
+  /**
+   * Whether a deploy token authenticates: `DeployToken.active` (`revoked = false AND
+   * expires_at >= NOW()`), the scope `Gitlab::Auth#deploy_token_check` looks tokens up in,
+   * so its expiry is a time, to the second and below, not a date.
+   */
+  isDeployTokenActive(t: DeployTokenRecord): boolean {
+    if (t.revoked || t.deletedAt !== null) return false;
+    return t.expiresAt === null || Date.parse(t.expiresAt) >= this.now();
+  }
+
+  /**
+   * The `expired` of GitLab's answers (`DeployToken#expired?`: `expires_at < Date.today`): day-granular,
+   * so it stays false for the rest of the day a token stopped working (see isDeployTokenActive).
+   */
+  deployTokenExpiredFlag(t: DeployTokenRecord): boolean {
+    return t.expiresAt !== null && Date.parse(t.expiresAt) < Date.parse(`${this.today()}T00:00:00Z`);
+  }
+
+  /** A deploy token by value, unless deleted (revoked or expired ones too: the caller checks). */
+  findDeployTokenByValue(value: string): DeployTokenRecord | undefined {
+    const t = this.deployTokensByHash.get(sha256Hex(value));
+    return t && t.deletedAt === null ? t : undefined;
+  }
+
+  /** The deploy tokens of a project or group, oldest first, without deleted ones. */
+  resourceDeployTokens(type: ResourceType, resourceId: number): DeployTokenRecord[] {
+    const out: DeployTokenRecord[] = [];
+    for (const id of this.deployTokensByResource.get(`${type}:${resourceId}`) ?? []) {
+      const t = this.deployTokens.get(id);
+      if (t && t.deletedAt === null) out.push(t);
+    }
+    return out;
+  }
+
+  /** Every deploy token of the instance, oldest first, without deleted ones (`GET /deploy_tokens`). */
+  allDeployTokens(): DeployTokenRecord[] {
+    return [...this.deployTokens.values()].filter((t) => t.deletedAt === null);
+  }
+
+  /** A new deploy token whose value the caller knows. */
+  addDeployToken(
+    value: string,
+    fields: Pick<
+      DeployTokenRecord,
+      'kind' | 'resourceId' | 'name' | 'username' | 'scopes' | 'expiresAt' | 'creatorId'
+    >,
+  ): DeployTokenRecord {
+    const t: DeployTokenRecord = {
+      ...fields,
+      id: this.nextDeployTokenId++,
+      revoked: false,
+      createdAt: this.nowIso(),
+      sha256: sha256Hex(value),
+      lastUsedAt: null,
+      deletedAt: null,
+    };
+    this.indexDeployToken(t);
+    this.onChange();
+    return t;
+  }
+
+  /** `DELETE …/deploy_tokens/:id`: GitLab destroys the token; here it is only marked. */
+  deleteDeployToken(t: DeployTokenRecord): void {
+    if (t.deletedAt !== null) return;
+    t.deletedAt = this.nowIso();
+    this.onChange();
+  }
+
+  private indexDeployToken(t: DeployTokenRecord): void {
+    this.deployTokens.set(t.id, t);
+    this.deployTokensByHash.set(t.sha256, t);
+    this.nextDeployTokenId = Math.max(this.nextDeployTokenId, t.id + 1);
+    const key = `${t.kind}:${t.resourceId}`;
+    const list = this.deployTokensByResource.get(key);
+    if (list) list.push(t.id);
+    else this.deployTokensByResource.set(key, [t.id]);
+  }
+
   // ------------------------------------------------------------------ changes
 
   /** Adds a token whose value the caller knows; returns the record. */
@@ -451,6 +579,22 @@ export class GitlabStore {
     this.indexToken(record);
     this.onChange();
     return record;
+  }
+
+  private unindexToken(t: TokenRecord): void {
+    this.tokens.delete(t.id);
+    this.tokensByHash.delete(t.sha256);
+    const family = this.families.get(t.familyId);
+    if (family) {
+      const rest = family.filter((id) => id !== t.id);
+      if (rest.length > 0) this.families.set(t.familyId, rest);
+      else this.families.delete(t.familyId);
+    }
+    if (t.resourceId !== null && t.kind !== 'personal') {
+      const key = `${t.kind}:${t.resourceId}`;
+      const list = this.tokensByResource.get(key)?.filter((id) => id !== t.id);
+      if (list) this.tokensByResource.set(key, list);
+    }
   }
 
   private indexToken(t: TokenRecord): void {
@@ -625,6 +769,38 @@ export class GitlabStore {
     });
   }
 
+  /**
+   * The tokens rotated from `t`, directly or through later rotations: GitLab's
+   * `RevokeTokenFamilyService#pat_family` (a recursive walk over
+   * `previous_personal_access_token_id`, `app/services/personal_access_tokens/revoke_token_family_service.rb`).
+   */
+  successors(t: TokenRecord): TokenRecord[] {
+    const chain = new Set([t.id]);
+    const out: TokenRecord[] = [];
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const f of this.family(t)) {
+        if (chain.has(f.id) || f.previousId === null || !chain.has(f.previousId)) continue;
+        chain.add(f.id);
+        out.push(f);
+        grew = true;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Reuse detection: a rotate request authenticated with the revoked token `t`
+   * revokes every active token rotated from it (`RevokeTokenFamilyService`:
+   * `pat_family.active.update_all(revoked: true)`; in practice the newest one).
+   * Returns the tokens it revoked.
+   */
+  revokeSuccessors(t: TokenRecord): TokenRecord[] {
+    const active = this.successors(t).filter((f) => this.isActive(f));
+    for (const f of active) this.revoke(f);
+    return active;
+  }
+
   // ------------------------------------------------------------------ persistence
 
   snapshot(): StateSnapshot {
@@ -659,6 +835,8 @@ export class GitlabStore {
         members: humans(p.members),
       })),
       redirects: [...this.redirects.values()],
+      deployTokens: [...this.deployTokens.values()],
+      nextDeployTokenId: this.nextDeployTokenId,
     };
   }
 
@@ -679,22 +857,41 @@ export class GitlabStore {
     }
     const seedByKey = new Map<string, TokenRecord>();
     for (const t of this.tokens.values()) if (t.seedKey) seedByKey.set(t.seedKey, t);
+    // A seed token whose current value is a saved record takes that record's place: its id,
+    // expiry and rotation chain (previous_id, family) survive a restart, so a rotated seed
+    // token (the STS's admin PAT) keeps the id GitLab gave it and reuse detection still works.
+    const adopted = new Set<TokenRecord>();
     for (const t of s.tokens) {
-      if (!this.users.has(t.userId)) continue;
       const seedToken = t.seedKey ? seedByKey.get(t.seedKey) : undefined;
-      if (seedToken) {
-        if (seedToken.sha256 !== t.sha256) continue;
-        // Same token: keep the saved state (revoked, last used) under the seed's id.
+      if (!seedToken || seedToken.sha256 !== t.sha256 || !this.users.has(t.userId)) continue;
+      adopted.add(t);
+      if (t.id !== seedToken.id && this.tokens.has(t.id)) {
+        // The saved id is another seed token's now: keep the saved state under the seed's id.
         seedToken.revoked = t.revoked;
         seedToken.lastUsedAt = t.lastUsedAt;
         seedToken.createdAt = t.createdAt;
         continue;
       }
+      this.unindexToken(seedToken);
+      this.indexToken({ ...t, scopes: [...t.scopes] });
+    }
+    for (const t of s.tokens) {
+      if (adopted.has(t) || !this.users.has(t.userId)) continue;
+      // An older value of a seed token comes back only as history (revoked, e.g. rotated away):
+      // a seed token whose value the seed changed is not revived.
+      if (t.seedKey && seedByKey.has(t.seedKey) && !t.revoked) continue;
       if (this.tokens.has(t.id) || this.tokensByHash.has(t.sha256)) continue;
       this.indexToken({ ...t, scopes: [...t.scopes] });
     }
     this.nextUserId = Math.max(this.nextUserId, s.nextUserId);
     this.nextTokenId = Math.max(this.nextTokenId, s.nextTokenId);
+    for (const t of Array.isArray(s.deployTokens) ? s.deployTokens : []) {
+      const owner = t.kind === 'project' ? this.projects.get(t.resourceId) : this.groups.get(t.resourceId);
+      if (!owner || this.deployTokens.has(t.id) || this.deployTokensByHash.has(t.sha256)) continue;
+      this.indexDeployToken({ ...t, scopes: [...t.scopes] });
+    }
+    if (typeof s.nextDeployTokenId === 'number')
+      this.nextDeployTokenId = Math.max(this.nextDeployTokenId, s.nextDeployTokenId);
   }
 
   /**
