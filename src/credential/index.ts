@@ -18,6 +18,7 @@ export {
 export {
   completePendingRotation,
   type LogLike,
+  ownerIsGone,
   ROTATION_OUTCOMES,
   ROTATION_STEPS,
   type RotationDeps,
@@ -26,6 +27,7 @@ export {
   type RotationStep,
   rotateCredential,
   rotationExpiryDate,
+  rotationOwner,
   stopHookFromEnv,
 } from './rotation.ts';
 export { openSealedToken, sealToken } from './seal.ts';

@@ -46,6 +46,8 @@ export interface CredentialManagerOptions {
   /** Every rotation attempt and completion (audit, metrics). */
   onRotation?: (r: RotationResult) => void;
   stopAt?: (step: RotationStep) => void;
+  /** See RotationDeps.staleAfterMs. */
+  staleAfterMs?: number;
 }
 
 export interface CredentialState {
@@ -105,6 +107,7 @@ export function createCredentialManager(o: CredentialManagerOptions): Credential
           now,
           log: o.log,
           stopAt: o.stopAt,
+          ...(o.staleAfterMs !== undefined ? { staleAfterMs: o.staleAfterMs } : {}),
         }
       : undefined;
 

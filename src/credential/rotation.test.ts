@@ -14,10 +14,12 @@ import { type FakeTokens, fakeTokens, type MemorySource, memoryLog, memorySource
 import { createCredentialHolder } from './holder.ts';
 import {
   completePendingRotation,
+  ownerIsGone,
   type RotationDeps,
   type RotationStep,
   rotateCredential,
   rotationExpiryDate,
+  rotationOwner,
 } from './rotation.ts';
 import { openSealedToken } from './seal.ts';
 
@@ -148,20 +150,34 @@ describe('rotateCredential', () => {
     assert.equal(w.gitlab.works('glpat-someone-elses-rotation-xx'), true);
   });
 
-  it('another rotation pending (another process): busy, nothing called', async () => {
-    await w.store.begin({ id: 'other', startedAt: NOW, owner: 'other', oldSha256: 'f'.repeat(64) });
-    const r = await rotateCredential(w.deps());
-    // The foreign record names a token nobody holds: it is settled as abandoned, then we rotate.
-    assert.equal(r.outcome, 'success');
-    await w.store.begin({ id: 'other2', startedAt: NOW, owner: 'other', oldSha256: 'e'.repeat(64) });
-    const d = w.deps();
-    // While someone else's rotation is in flight between our check and our begin: busy.
+  it('another process rotating (a young record, its process alive): busy; stale or its process gone: settled', async () => {
+    const me = rotationOwner('cli');
+    // A record of a live process (this one, seen from another rotator) that GitLab may be answering now.
+    await w.store.begin({ id: 'live', startedAt: NOW - 1000, owner: me, oldSha256: sha256Hex(OLD) });
+    const busy = await rotateCredential(w.deps());
+    assert.equal(busy.outcome, 'busy');
+    assert.equal(rotateCalls(w).length, 0);
+    assert.equal((await w.store.pending())?.id, 'live', 'left alone');
+    // Older than staleAfterMs: GitLab is asked (a GET), the old token still works: abandoned, then rotated.
+    const late = await rotateCredential({ ...w.deps(), staleAfterMs: 500 });
+    assert.equal(late.outcome, 'success');
+    // A record whose process (on this host) is gone is settled at once.
+    const gone = 'serve:' + rotationOwner('x').split(':').slice(1, -1).join(':') + ':2147483646';
+    assert.equal(ownerIsGone(gone), true);
+    assert.equal(ownerIsGone(me), false);
+    assert.equal(ownerIsGone('serve:another-host:1'), false, 'another host: cannot tell');
+    await w.store.begin({ id: 'dead', startedAt: NOW, owner: gone, oldSha256: sha256Hex(w.source.value) });
+    assert.equal((await rotateCredential(w.deps())).outcome, 'success');
+    // Between our look at the ledger and our begin, someone else began: busy, GitLab not called.
+    await w.store.begin({ id: 'race', startedAt: NOW, owner: me, oldSha256: 'e'.repeat(64) });
     const store = w.store;
-    const busy = await rotateCredential({
-      ...d,
+    const before = rotateCalls(w).length;
+    const raced = await rotateCredential({
+      ...w.deps(),
       store: { ...store, pending: async () => undefined },
     });
-    assert.equal(busy.outcome, 'busy');
+    assert.equal(raced.outcome, 'busy');
+    assert.equal(rotateCalls(w).length, before);
   });
 
   it('the write-back fails: writeback_failed; this process has the new token; the record holds it sealed', async () => {

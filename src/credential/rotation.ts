@@ -32,6 +32,7 @@
  * process at that step (the fault tests); nothing else reads it.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { GitlabRejectedError, GitlabUnavailableError } from '../gitlab/errors.ts';
 import type { GitlabClient } from '../gitlab/types.ts';
 import {
@@ -120,6 +121,31 @@ export interface RotationDeps {
   writeRetryDelayMs?: number;
   /** The fault tests' stop (stopHookFromEnv). */
   stopAt?: (step: RotationStep) => void;
+  /**
+   * A pending record without GitLab's answer, begun by another process that may still be waiting
+   * for that answer, is left alone (`busy`) until this old (default 2 min; the service passes at
+   * least 3 × `gitlab.timeout`), unless its process is known to be gone (rotationOwner).
+   */
+  staleAfterMs?: number;
+}
+
+/** Who rotates, as the record says: `<via>:<host>:<pid>` (`serve`, `cli`). */
+export function rotationOwner(via: string): string {
+  return `${via}:${hostname().slice(0, 64)}:${process.pid}`;
+}
+
+/** The record's process ran on this host and runs no more (a SIGKILLed `serve`, a finished CLI run). */
+export function ownerIsGone(owner: string): boolean {
+  const m = /^[a-z]+:(.*):(\d+)$/.exec(owner);
+  if (!m || m[1] !== hostname().slice(0, 64)) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 const DAY_MS = 86_400_000;
@@ -305,6 +331,12 @@ async function settlePending(d: RotationDeps, p: CredentialRotation): Promise<Ro
     }
     d.holder.set(value);
     return writeBackAndFinish(d, value, base);
+  }
+  // GitLab may be answering the process that began it right now: settling it with a GET could
+  // close a rotation about to succeed, and a rotation of our own would rotate the same token twice.
+  const age = d.now() - p.startedAt;
+  if (p.owner !== d.owner && !ownerIsGone(p.owner) && age < (d.staleAfterMs ?? 120_000)) {
+    return { ...base, outcome: 'busy', reason: `a rotation by ${p.owner} is in progress` };
   }
   return settleWithoutAnswer(d, p.id, old, base);
 }

@@ -6,7 +6,6 @@
  * `tanuki-sts credential status|rotate` (src/cli/commands/credential.ts).
  */
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import type { StsConfig } from '../config/index.ts';
 import {
   type CredentialHolder,
@@ -19,6 +18,7 @@ import {
   type PendingLookup,
   type RotationResult,
   rotateCredential,
+  rotationOwner,
   stopHookFromEnv,
 } from '../credential/index.ts';
 import { createGitlabClient, GitlabRejectedError, type PersonalTokenInfo } from '../gitlab/index.ts';
@@ -45,11 +45,6 @@ export interface StsCredential {
   source: CredentialSource;
   holder: CredentialHolder;
   close(): Promise<void>;
-}
-
-/** Who rotates, as the ledger records it: host and pid. */
-export function rotationOwner(via: string): string {
-  return `${via}:${hostname().slice(0, 40)}:${process.pid}`;
 }
 
 /** The ledger's pending rotation of `old`, opened with `old` (holder.ts, `unauthorized`). */
@@ -97,6 +92,11 @@ export async function openStsCredential(
     ),
   );
   return { source, holder, close: () => source.close() };
+}
+
+/** How long a pending rotation without GitLab's answer may still be waiting for it (rotation.ts). */
+export function rotationStaleAfterMs(config: StsConfig): number {
+  return Math.max(120_000, 3 * config.gitlab.timeout * 1000);
 }
 
 /** The audit event of a rotation attempt (SHA-256s only). */
@@ -278,6 +278,7 @@ export async function rotateCredentialNow(
         store: records,
         lifetimeSeconds: config.gitlab.rotation?.lifetime ?? 7 * 86_400,
         owner: rotationOwner('cli'),
+        staleAfterMs: rotationStaleAfterMs(config),
         now: o.now ?? Date.now,
         log: o.log,
         stopAt: stopHookFromEnv(),

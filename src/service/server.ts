@@ -1,8 +1,10 @@
 /**
- * Start-up and shutdown of the STS: config → policies → store → GitLab client →
- * keys → routes, then the leader election, whose leader runs start-up recovery,
- * the reaper and the reconciler (one process on SQLite; one replica at a time on
- * PostgreSQL). `startSts` is what `tanuki-sts serve`, `tanuki-sts dev` and the
+ * Start-up and shutdown of the STS: config → policies → store → the STS's own
+ * GitLab token (its source read: Key Vault, a file, …) → GitLab client → keys →
+ * routes, then the leader election, whose leader runs start-up recovery, the
+ * reaper and the reconciler (one process on SQLite; one replica at a time on
+ * PostgreSQL), and the credential manager (refresh everywhere; on the leader,
+ * rotation and the completion of a rotation a crash left pending). `startSts` is what `tanuki-sts serve`, `tanuki-sts dev` and the
  * integration tests call.
  */
 import pino, { type Logger } from 'pino';
@@ -11,6 +13,7 @@ import {
   type CredentialManager,
   createCredentialManager,
   ROTATION_OUTCOMES,
+  rotationOwner,
   stopHookFromEnv,
 } from '../credential/index.ts';
 import { createGitlabClient, createTargetResolver } from '../gitlab/index.ts';
@@ -21,7 +24,7 @@ import { buildApp } from './app.ts';
 import { type AuditSink, createAuditSink, grantAuditFields } from './audit.ts';
 import { resolveClientBundle } from './client-bundle.ts';
 import type { StsContext } from './context.ts';
-import { openStsCredential, rotationAuditEvent, rotationOwner } from './credential.ts';
+import { openStsCredential, rotationAuditEvent, rotationStaleAfterMs } from './credential.ts';
 import { type LedgerBackendOptions, openLedgerBackend } from './ledger-backend.ts';
 import { createRateLimiter } from './limits.ts';
 import { createMetrics, startMetricsServer } from './metrics.ts';
@@ -124,6 +127,7 @@ export async function startSts(options: StartStsOptions): Promise<StsHandle> {
       // Only the leader rotates and completes pending rotations; every replica refreshes.
       isLeader: () => election.isLeader(),
       owner: rotationOwner('serve'),
+      staleAfterMs: rotationStaleAfterMs(config),
       now,
       log: logger,
       onRotation: (r) => {
